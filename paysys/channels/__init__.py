@@ -1,0 +1,1 @@
+"""Channel adapters: the paysys side of each channel wire protocol."""

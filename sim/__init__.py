@@ -1,0 +1,1 @@
+"""The SimPy harness: world, network, faults, traffic, scenarios, oracle and the CLI."""

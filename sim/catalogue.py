@@ -1,0 +1,42 @@
+"""The names a scenario's expectations may use: invariants the oracle checks and metrics it computes.
+
+One table each, name -> what it means. The scenario loader validates names against these, the
+oracle computes them, and `docs/scenarios.md` lists them.
+"""
+
+INVARIANTS: dict[str, str] = {
+    "entries_balanced": "every journal entry has equal debits and credits per currency",
+    "trial_balance_zero": "the sum of all postings is zero per currency",
+    "external_matches_ledger": "every external (single-entry) balance equals its ledger account",
+    "conservation": "the money in the whole world (every bank and platform account) is unchanged",
+    "channel_matches_truth": "what paysys believes it holds at each channel equals the channel's ground truth",
+    "orders_match_truth": "every order's final state agrees with what the channel really did",
+    "no_double_charge": "no user is charged twice net for one order",
+    "no_charge_without_order": "no money moved at a channel without a succeeded paysys order",
+    "orders_final": "after the faults stop and the grace period, every order is final",
+    "notifications_settled": "after the grace period, every merchant notification is acknowledged or dead-lettered",
+}
+
+METRICS: dict[str, str] = {
+    "payments": "payment orders created",
+    "succeeded": "payment orders that succeeded",
+    "success_rate": "succeeded / payment orders that reached a channel",
+    "failed": "payment orders that failed",
+    "closed": "payment orders closed unpaid",
+    "blocked": "payment orders blocked by risk",
+    "challenged": "payment orders challenged by risk (OTP)",
+    "rejected": "merchant requests rejected by the gateway",
+    "refunds": "refund orders created",
+    "refunds_succeeded": "refund orders that succeeded",
+    "unknown": "payment orders that went through UNKNOWN",
+    "unknown_resolved": "payment orders that went through UNKNOWN and ended final",
+    "queries": "status queries sent to channels",
+    "late_replies": "channel replies that came after paysys gave up waiting",
+    "channel_notifications": "payment notifications received from channels",
+    "duplicate_channel_notifications": "channel notifications for an order already final",
+    "notifications_acked": "merchant notifications acknowledged",
+    "notifications_dead": "merchant notifications dead-lettered",
+    "notification_retries": "merchant notification attempts after the first",
+    "faults_fired": "messages a fault acted on",
+    "idempotent_replays": "merchant requests answered from the idempotency store",
+}
