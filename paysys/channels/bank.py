@@ -1,0 +1,75 @@
+"""The quick-pay bank adapter: agreement signing, pay, query, close and refund (docs/protocol.md).
+
+The bank answers synchronously. A pay is correlated and de-duplicated by its `req_id`, which is
+also the bank-side order number: a retry or a network duplicate never moves money twice.
+"""
+
+from paysys.channels.base import (
+    CLOSED,
+    FAILURE,
+    NOT_FOUND,
+    PENDING,
+    SUCCESS,
+    UNKNOWN,
+    Notice,
+    Outcome,
+    as_amount,
+    classify,
+)
+
+# result (or result/code) -> outcome. ERROR codes are unknown unless the bank documents that it
+# did nothing (SYSTEM_BUSY: rejected before processing).
+PAY = {"SUCCESS": SUCCESS, "DECLINED": FAILURE, "PROCESSING": PENDING,
+       "ERROR/SYSTEM_BUSY": FAILURE, "ERROR": UNKNOWN}
+QUERY = {"SUCCESS": SUCCESS, "DECLINED": FAILURE, "PROCESSING": PENDING,
+         "NOT_FOUND": NOT_FOUND, "CLOSED": CLOSED}
+REFUND = {"SUCCESS": SUCCESS, "DECLINED": FAILURE, "ERROR/SYSTEM_BUSY": FAILURE, "ERROR": UNKNOWN}
+SIGN = {"OK": SUCCESS, "DECLINED": FAILURE}
+
+
+def _key(table: dict, reply: dict) -> str:
+    result, code = reply.get("result", ""), reply.get("code", "")
+    return f"{result}/{code}" if f"{result}/{code}" in table else result
+
+
+class BankAdapter:
+    kind = "bank"
+    needs_agreement = True
+    async_result = False
+
+    def __init__(self, channel_id: str, api_key: str = ""):
+        self.channel_id = channel_id
+
+    def sign(self, req_id: str, user_id: str, card_no: str) -> dict:
+        return {"type": "bank.sign", "req_id": req_id, "user_id": user_id, "card_no": card_no}
+
+    def unsign(self, req_id: str, agreement_no: str) -> dict:
+        return {"type": "bank.unsign", "req_id": req_id, "agreement_no": agreement_no}
+
+    def pay(self, req_id: str, order: dict, agreement_no: str, now_ms: int, notify_to: str) -> dict:
+        return {"type": "bank.pay", "req_id": req_id, "agreement_no": agreement_no,
+                "amount": order["amount"], "currency": order["currency"]}
+
+    def query(self, pay_req_id: str, order: dict) -> dict:
+        return {"type": "bank.query", "req_id": pay_req_id}
+
+    def close(self, pay_req_id: str, order: dict) -> dict:
+        return {"type": "bank.close", "req_id": pay_req_id}
+
+    def refund(self, req_id: str, pay_req_id: str, refund: dict, order: dict) -> dict:
+        return {"type": "bank.refund", "req_id": req_id, "orig_req_id": pay_req_id,
+                "amount": refund["amount"], "currency": refund["currency"]}
+
+    def classify(self, op: str, reply: dict) -> Outcome:
+        if op == "sign":
+            return classify(SIGN, reply.get("result", ""), reply.get("code", ""),
+                            reply.get("agreement_no", ""))
+        if op == "unsign":
+            ok = reply.get("result") in ("OK", "NOT_FOUND")
+            return Outcome(SUCCESS if ok else UNKNOWN, reply.get("result", ""))
+        table = {"pay": PAY, "query": QUERY, "close": QUERY, "refund": REFUND}[op]
+        return classify(table, _key(table, reply), reply.get("code", ""),
+                        reply.get("bank_txn_id", ""), as_amount(reply.get("amount")))
+
+    def notification(self, body: dict) -> Notice | None:
+        return None  # this bank answers synchronously and never notifies

@@ -1,0 +1,46 @@
+"""What every channel adapter answers: the classification of a channel's reply.
+
+An adapter maps paysys operations onto one channel family's wire protocol (docs/protocol.md) and
+classifies every reply into one of a few outcomes. The classification tables are data, one per
+adapter, so that the rule "unknown is never failure" is visible at a glance: anything not listed
+as a definite answer is `UNKNOWN`, and the engine resolves it by query, retry or notification.
+"""
+
+from dataclasses import dataclass
+
+SUCCESS = "success"      # the money moved (or the operation was done)
+FAILURE = "failure"      # definitely not done, and it never will be
+PENDING = "pending"      # accepted; the result comes later (query or notification)
+UNKNOWN = "unknown"      # we cannot know: timeout, reset, 5xx, unexpected answer
+NOT_FOUND = "not_found"  # the channel has no trace of it (yet)
+CLOSED = "closed"        # the channel confirms it is closed: it was not and will not be paid
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    kind: str
+    code: str = ""
+    channel_ref: str = ""
+    amount: int | None = None
+    extra: dict | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A payment notification from a channel, parsed and verified."""
+
+    valid: bool
+    order_id: str
+    outcome: Outcome
+    ack: dict
+
+
+def classify(table: dict[str, str], key: str, code: str = "", channel_ref: str = "",
+             amount: int | None = None, extra: dict | None = None) -> Outcome:
+    """Look `key` up in an adapter's classification table; anything unlisted is UNKNOWN."""
+    return Outcome(table.get(key, UNKNOWN), code, channel_ref, amount, extra)
+
+
+def as_amount(value: object) -> int | None:
+    """An amount field from the wire, or None when it is not an integer (never trusted blindly)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -1,0 +1,408 @@
+"""The payment-system node: one sans-IO object that takes messages and time, and returns effects.
+
+    effects = node.handle(src, body, now_ms)
+    node.next_deadline()  /  node.on_timer(now_ms)
+
+Each call is one database transaction: the state changes, ledger entries, notification rows and
+outbox rows it makes commit together, and only then are its effects released. Requests to
+channels go through the transactional outbox: a request leaves only after the order that
+explains it is committed, and one not yet marked delivered is sent again after a restart (the
+channels de-duplicate on the request id). Timers (channel timeouts, query compensation, order
+expiry, notification retries) live in a heap rebuilt from the database by `recover()`.
+
+The flows themselves live in `payments.py`, `refunds.py` and `agreements.py`; this module is the
+mechanism they share.
+"""
+
+import heapq
+import itertools
+import random
+import sqlite3
+
+from paysys import agreements, notify, outbox, payments, refunds, store
+from paysys.channels import ADAPTERS
+from paysys.config import PaySysConfig
+from paysys.errors import GatewayError
+from paysys.gateway import Gateway
+from paysys.idempotency import prune as prune_idempotency
+from paysys.money import FeeRule
+from paysys.replay import ReplayGuard
+from paysys.risk import Risk
+from paysys.routing import ChannelHealth, ChannelInfo, Router
+from paysys.signing import sign
+
+HOUSEKEEPING_MS = 3_600_000
+
+MERCHANT_API = {
+    "pay.create": payments.create,
+    "pay.confirm_otp": payments.confirm_otp,
+    "pay.query": payments.query,
+    "refund.create": refunds.create,
+    "agreement.unsign": agreements.unsign,
+}
+
+# (channel reply type) -> operation, for channels that do not echo our request id
+REPLY_OPS = {
+    "wx.unifiedorder.reply": "pay", "wx.orderquery.reply": "query",
+    "wx.closeorder.reply": "close", "wx.refund.reply": "refund",
+}
+
+
+class PaySys:
+    name = "paysys"
+
+    def __init__(self, conn: sqlite3.Connection, config: PaySysConfig, rng: random.Random):
+        self.conn = conn
+        self.cfg = config
+        self.rng = rng
+        self.merchants = {m.merchant_id: m for m in config.merchants}
+        self.merchant_fees = {m.merchant_id: FeeRule(rate_bp=m.fee_rate_bp) for m in config.merchants}
+        self.channels = {c.id: c for c in config.channels}
+        self.adapters = {c.id: ADAPTERS[c.kind](c.id, c.api_key) for c in config.channels}
+        self.gateway = Gateway(self.merchants, ReplayGuard(config.replay_window_ms), config.order_ttl_ms)
+        self.risk = Risk(config.risk, rng)
+        self.health = ChannelHealth()
+        self.router = Router(
+            [ChannelInfo(c.id, c.kind, c.products, c.priority, c.fee, c.min_amount, c.max_amount)
+             for c in config.channels],
+            config.routing_policy, self.health,
+        )
+        for m in config.merchants:
+            store.insert_merchant(conn, m.merchant_id, m.merchant_id, m.sign_type, m.secret,
+                                  m.fee_rate_bp, m.status)
+        self._timers: list[tuple] = []
+        self._tseq = itertools.count()
+        self.inflight: dict[str, tuple[str, str, str]] = {}   # req_id -> (channel, op, ref)
+        self._by_key: dict[tuple[str, str, str], str] = {}     # (channel, op, ref) -> req_id
+        self._awaiting: dict[str, tuple[str, dict]] = {}       # order id -> (src, request)
+        self._otps: dict[str, str] = {}
+        self._req_n: dict[str, itertools.count] = {}
+        self._reserved: dict[str, int] = {}                    # merchant -> refunds in flight
+        self._relay: list[tuple[int, str, dict]] = []
+        self._delivered: list[int] = []
+        self._new_timers: list[tuple] = []
+        self._fx: list[tuple] = []
+        self._housekeeping_at: int | None = None
+        self._query_attempt: dict[str, int] = {}
+        self.refund_attempts: dict[str, int] = {}
+        self._ids = {"P": self._max_id("pay_orders", "order_id"),
+                     "R": self._max_id("refund_orders", "refund_id")}
+
+    def _max_id(self, table: str, column: str) -> int:
+        (last,) = self.conn.execute(f"SELECT MAX({column}) FROM {table}").fetchone()
+        return int(last[1:]) if last else 0
+
+    def new_id(self, prefix: str) -> str:
+        """The next order ("P") or refund ("R") id: the prefix and 10 digits."""
+        self._ids[prefix] += 1
+        return f"{prefix}{self._ids[prefix]:010d}"
+
+    # -- the node protocol --------------------------------------------------------------------
+
+    def handle(self, src: str, body: dict, now_ms: int) -> list[tuple]:
+        return self._transaction(self._dispatch, src, body, now_ms)
+
+    def next_deadline(self) -> int | None:
+        return self._timers[0][0] if self._timers else None
+
+    def on_timer(self, now_ms: int) -> list[tuple]:
+        return self._transaction(self._fire_timers, now_ms)
+
+    def _transaction(self, fn, *args) -> list[tuple]:
+        self._fx = fx = []
+        conn = self.conn
+        conn.execute("BEGIN")
+        try:
+            if self._delivered:
+                outbox.mark_delivered(conn, self._delivered, args[-1])
+            fn(*args)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            self._relay.clear()
+            self._new_timers.clear()
+            raise
+        self._delivered = [oid for oid, _, _ in self._relay]
+        for _, dst, body in self._relay:
+            fx.append(("send", dst, body, 0))
+        self._relay.clear()
+        for timer in self._new_timers:
+            heapq.heappush(self._timers, timer)
+        self._new_timers.clear()
+        return fx
+
+    # -- what flows use -----------------------------------------------------------------------
+
+    def event(self, kind: str, ref: str, data: dict) -> None:
+        self._fx.append(("event", kind, ref, data))
+
+    def send(self, dst: str, body: dict) -> None:
+        self._fx.append(("send", dst, body, 0))
+
+    def reply(self, body: dict) -> None:
+        self._fx.append(("reply", body, 0))
+
+    def at(self, due_ms: int, kind: str, key: str, arg: int = 0) -> None:
+        self._new_timers.append((due_ms, next(self._tseq), kind, key, arg))
+
+    def req_id(self, ref: str, op: str) -> str:
+        counter = self._req_n.get(ref)
+        if counter is None:
+            counter = self._req_n[ref] = itertools.count(1)
+        return f"{ref}.{op[0]}{next(counter)}"
+
+    def call_channel(self, channel: str, op: str, ref: str, req_id: str, body: dict, now_ms: int) -> None:
+        """Send `body` to `channel` through the outbox, and arm its timeout."""
+        store.record_request(self.conn, req_id, channel, op, ref, now_ms)
+        self._send_via_outbox(channel, op, ref, req_id, body, now_ms)
+
+    def resend_channel(self, channel: str, op: str, ref: str, req_id: str, body: dict, now_ms: int) -> None:
+        """Send a request again under the same id (the channel answers it once)."""
+        self.conn.execute(
+            "UPDATE channel_requests SET status='pending', sent_ms=?, answered_ms=NULL WHERE req_id=?",
+            (now_ms, req_id),
+        )
+        self._send_via_outbox(channel, op, ref, req_id, body, now_ms)
+
+    def _send_via_outbox(self, channel, op, ref, req_id, body, now_ms) -> None:
+        oid = outbox.enqueue(self.conn, "channel", ref, {"dst": channel, "body": body}, now_ms)
+        self._relay.append((oid, channel, body))
+        self.inflight[req_id] = (channel, op, ref)
+        self._by_key[(channel, op, ref)] = req_id
+        self.at(now_ms + self.channels[channel].timeout_ms, "timeout", req_id)
+        self.event("channel.request", ref, {"channel": channel, "req_id": req_id, "op": op})
+
+    def answer(self, src: str, request: dict, reply: dict, now_ms: int, deferred: bool) -> None:
+        """The final answer to a merchant request: remembered for its idempotency key, then sent."""
+        self.gateway.remember(self.conn, request, reply, now_ms)
+        if deferred:
+            self.send(src, reply)
+        else:
+            self.reply(reply)
+
+    def defer_answer(self, order_id: str, src: str, request: dict) -> None:
+        self._awaiting[order_id] = (src, request)
+
+    def release_answer(self, order_id: str, reply_for, now_ms: int) -> None:
+        """Send the deferred answer of the request waiting on `order_id`, if any."""
+        waiting = self._awaiting.pop(order_id, None)
+        if waiting:
+            src, request = waiting
+            self.answer(src, request, reply_for(request["type"]), now_ms, deferred=True)
+
+    def notify_merchant(self, kind: str, ref: str, merchant_id: str, url: str | None,
+                        payload: dict, now_ms: int) -> None:
+        if not url:
+            return
+        notify_id = f"{ref}.n"
+        notify.create(self.conn, notify_id, ref, merchant_id, url, {"type": kind, **payload}, now_ms)
+        self.at(now_ms, "notify", notify_id)
+
+    def publish(self, topic: str, ref: str, payload: dict, now_ms: int) -> None:
+        """A domain event for other systems (risk, BI, credit), delivered through the outbox."""
+        oid = outbox.enqueue(self.conn, topic, ref, payload, now_ms)
+        self._relay.append((oid, "bus", {"type": topic, "ref": ref, **payload}))
+
+    def reserve(self, merchant_id: str, amount: int) -> None:
+        self._reserved[merchant_id] = self._reserved.get(merchant_id, 0) + amount
+
+    def reserved(self, merchant_id: str) -> int:
+        return self._reserved.get(merchant_id, 0)
+
+    def set_otp(self, order_id: str, otp: str | None) -> str | None:
+        return self._otps.pop(order_id, None) if otp is None else self._otps.setdefault(order_id, otp)
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    def _dispatch(self, src: str, body: dict, now_ms: int) -> None:
+        self._housekeeping(now_ms)
+        kind = body.get("type")
+        if kind in MERCHANT_API:
+            self._merchant_request(src, body, now_ms)
+        elif src in self.adapters:
+            if kind == "net.error":
+                self._channel_refused(src, body.get("request") or {}, now_ms)
+            elif isinstance(kind, str) and kind.endswith(".reply"):
+                self._channel_reply(src, body, now_ms)
+            else:
+                payments.on_notification(self, src, body, now_ms)
+        elif kind in ("notify.payment.reply", "notify.refund.reply"):
+            self._merchant_ack(body, now_ms)
+        elif kind == "net.error":
+            self.event("notify.result", (body.get("request") or {}).get("notify_id", ""),
+                       {"notify_id": (body.get("request") or {}).get("notify_id", ""),
+                        "outcome": "failed", "error": body.get("error", "")})
+        else:
+            self.event("paysys.unexpected", "", {"src": src, "type": str(kind)})
+
+    def _merchant_request(self, src: str, body: dict, now_ms: int) -> None:
+        kind = body["type"]
+        try:
+            cached = self.gateway.admit(self.conn, body, now_ms)
+            if cached is not None:
+                self.event("gateway.replay", str(body.get("merchant_id", "")),
+                           {"type": kind, "key": str(body.get("idempotency_key", ""))})
+                self.reply(cached)
+                return
+            MERCHANT_API[kind](self, src, body, now_ms)
+        except GatewayError as err:
+            self.event("gateway.reject", str(body.get("merchant_id", "")),
+                       {"type": kind, "code": err.code, "field": err.field})
+            reply = err.to_reply(kind)
+            if err.code not in ("BAD_SIGNATURE", "REPLAY", "INVALID_PARAM", "IDEMPOTENCY_CONFLICT",
+                                "MERCHANT_DISABLED"):
+                self.gateway.remember(self.conn, body, reply, now_ms)
+            self.reply(reply)
+
+    def _match(self, channel: str, body: dict) -> tuple[str | None, str, str]:
+        req_id = body.get("req_id")
+        if req_id in self.inflight:
+            ch, op, ref = self.inflight[req_id]
+            return req_id, op, ref
+        op = REPLY_OPS.get(body["type"])
+        ref = body.get("out_refund_no") or body.get("out_trade_no") or ""
+        if op:
+            req_id = self._by_key.get((channel, op, ref))
+            if req_id in self.inflight:
+                return req_id, op, ref
+        return None, op or "", ref or str(req_id or "").split(".")[0]
+
+    def _forget(self, req_id: str) -> tuple[str, str, str]:
+        channel, op, ref = self.inflight.pop(req_id)
+        if self._by_key.get((channel, op, ref)) == req_id:
+            del self._by_key[(channel, op, ref)]
+        return channel, op, ref
+
+    def _channel_reply(self, channel: str, body: dict, now_ms: int) -> None:
+        req_id, op, ref = self._match(channel, body)
+        if req_id is None:
+            self.event("channel.late_reply", ref, {"channel": channel, "req_id": str(body.get("req_id", ""))})
+            return
+        self._forget(req_id)
+        outcome = self.adapters[channel].classify(op, body)
+        store.close_request(self.conn, req_id, "answered", outcome.kind, now_ms)
+        self.health.record(channel, outcome.kind != "unknown", now_ms)
+        self.event("channel.reply", ref, {"channel": channel, "req_id": req_id, "op": op,
+                                          "outcome": outcome.kind, "code": outcome.code})
+        FLOWS[op](self, channel, ref, req_id, outcome, now_ms)
+
+    def _channel_refused(self, channel: str, request: dict, now_ms: int) -> None:
+        """The network refused our request: it never reached the channel."""
+        req_id = request.get("req_id") or self._by_key.get(
+            (channel, REPLY_OPS.get(f"{request.get('type')}.reply", ""),
+             request.get("out_refund_no") or request.get("out_trade_no") or ""))
+        if req_id not in self.inflight:
+            return
+        channel, op, ref = self._forget(req_id)
+        store.close_request(self.conn, req_id, "refused", "refused", now_ms)
+        self.health.record(channel, False, now_ms)
+        self.event("channel.reply", ref, {"channel": channel, "req_id": req_id, "op": op,
+                                          "outcome": "refused", "code": "CONNECTION_REFUSED"})
+        REFUSED[op](self, channel, ref, req_id, now_ms)
+
+    def _merchant_ack(self, body: dict, now_ms: int) -> None:
+        notify_id = str(body.get("notify_id", ""))
+        if body.get("body") == "success":
+            if notify.acknowledge(self.conn, notify_id):
+                self.event("notify.result", notify_id.rsplit(".", 1)[0],
+                           {"notify_id": notify_id, "outcome": "acked"})
+        else:
+            self.event("notify.result", notify_id.rsplit(".", 1)[0],
+                       {"notify_id": notify_id, "outcome": "failed",
+                        "answer": str(body.get("body", ""))[:40]})
+
+    # -- timers -------------------------------------------------------------------------------
+
+    def _fire_timers(self, now_ms: int) -> None:
+        timers = self._timers
+        while timers and timers[0][0] <= now_ms:
+            _, _, kind, key, arg = heapq.heappop(timers)
+            TIMERS[kind](self, key, arg, now_ms)
+
+    def _timeout(self, req_id: str, arg: int, now_ms: int) -> None:
+        if req_id not in self.inflight:
+            return
+        channel, op, ref = self._forget(req_id)
+        store.close_request(self.conn, req_id, "timeout", "", now_ms)
+        self.health.record(channel, False, now_ms)
+        self.event("channel.timeout", ref, {"channel": channel, "req_id": req_id, "op": op})
+        TIMEOUTS[op](self, channel, ref, req_id, now_ms)
+
+    def _notify(self, notify_id: str, arg: int, now_ms: int) -> None:
+        cfg = self.cfg
+        attempt = notify.next_attempt(self.conn, notify_id, now_ms, cfg.notify_schedule_ms,
+                                      cfg.notify_reply_wait_ms)
+        ref = notify_id.rsplit(".", 1)[0]
+        if attempt is None:
+            return
+        if attempt.get("dead"):
+            self.event("notify.result", ref, {"notify_id": notify_id, "outcome": "dead"})
+            return
+        merchant = self.merchants[attempt["merchant_id"]]
+        body = dict(attempt["payload"], notify_id=notify_id, timestamp=now_ms,
+                    nonce=f"{notify_id}.{attempt['attempt']}", sign_type=merchant.sign_type)
+        body["sign"] = sign(body, merchant.secret, merchant.sign_type)
+        self.event("notify.attempt", ref, {"notify_id": notify_id, "attempt": attempt["attempt"],
+                                           "url": attempt["url"]})
+        self.send(attempt["url"], body)
+        self.at(attempt["next_at_ms"], "notify", notify_id)
+
+    def _housekeeping(self, now_ms: int) -> None:
+        if self._housekeeping_at is None:
+            self._housekeeping_at = now_ms + HOUSEKEEPING_MS
+        elif now_ms >= self._housekeeping_at:
+            self._housekeeping_at = now_ms + HOUSEKEEPING_MS
+            prune_idempotency(self.conn, now_ms)
+            self.gateway.replay.prune(self.conn, now_ms)
+
+    # -- restart ------------------------------------------------------------------------------
+
+    def recover(self, now_ms: int) -> list[tuple]:
+        """Rebuild the in-memory state from the database after a restart (memory was lost)."""
+        return self._transaction(self._recover, now_ms)
+
+    def _recover(self, now_ms: int) -> None:
+        conn = self.conn
+        for ref, n in conn.execute("SELECT ref, COUNT(*) FROM channel_requests GROUP BY ref"):
+            self._req_n[ref] = itertools.count(n + 1)
+        for req_id, channel, op, ref, sent_ms in store.pending_requests(conn):
+            self.inflight[req_id] = (channel, op, ref)
+            self._by_key[(channel, op, ref)] = req_id
+            self.at(max(now_ms, sent_ms + self.channels[channel].timeout_ms), "timeout", req_id)
+        for oid, topic, ref, payload in outbox.pending(conn, limit=1_000_000):
+            if topic == "channel":
+                self._relay.append((oid, payload["dst"], payload["body"]))
+            else:
+                self._relay.append((oid, "bus", {"type": topic, "ref": ref, **payload}))
+        for notify_id, next_at in notify.pending(conn):
+            self.at(max(now_ms, next_at), "notify", notify_id)
+        for merchant_id, total in conn.execute(
+            "SELECT merchant_id, SUM(amount) FROM refund_orders WHERE status IN "
+            "('CREATED','PROCESSING','UNKNOWN') GROUP BY merchant_id"
+        ):
+            self._reserved[merchant_id] = total
+        payments.recover(self, now_ms)
+        refunds.recover(self, now_ms)
+        self.event("paysys.recovered", "", {"inflight": len(self.inflight),
+                                            "outbox": len(self._relay)})
+
+
+FLOWS = {
+    "pay": payments.on_pay, "query": payments.on_query, "close": payments.on_query,
+    "sign": payments.on_sign, "refund": refunds.on_refund, "unsign": agreements.on_unsign,
+}
+TIMEOUTS = {
+    "pay": payments.on_pay_timeout, "query": payments.on_query_timeout,
+    "close": payments.on_query_timeout, "sign": payments.on_sign_timeout,
+    "refund": refunds.on_refund_timeout, "unsign": agreements.on_unsign_timeout,
+}
+REFUSED = {
+    "pay": payments.on_pay_refused, "query": payments.on_query_timeout,
+    "close": payments.on_query_timeout, "sign": payments.on_sign_timeout,
+    "refund": refunds.on_refund_refused, "unsign": agreements.on_unsign_timeout,
+}
+TIMERS = {
+    "timeout": PaySys._timeout, "notify": PaySys._notify, "query": payments.on_query_due,
+    "expire": payments.on_expire_due, "otp_expire": payments.on_otp_expire,
+    "refund_retry": refunds.on_retry_due, "unsign_retry": agreements.on_retry_due,
+}

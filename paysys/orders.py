@@ -1,0 +1,106 @@
+"""Payment and refund orders as state-machine tables.
+
+Everything that decides which status an order may move to lives here, as data: a status `Enum`
+and a table `{status: {event: new_status}}` per order kind. `fire()` is the only way to compute a
+new status; the store's compare-and-set update (`UPDATE ... WHERE status = :expected`) applies it,
+and the docs and the report draw their diagrams from the same tables.
+"""
+
+from enum import Enum
+
+
+class PayStatus(str, Enum):
+    CREATED = "CREATED"
+    CHALLENGE = "CHALLENGE"
+    PROCESSING = "PROCESSING"
+    UNKNOWN = "UNKNOWN"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CLOSED = "CLOSED"
+    BLOCKED = "BLOCKED"
+
+
+class RefundStatus(str, Enum):
+    CREATED = "CREATED"
+    PROCESSING = "PROCESSING"
+    UNKNOWN = "UNKNOWN"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+P, R = PayStatus, RefundStatus
+
+# Events: risk outcomes (block, challenge, otp_ok, otp_fail), submit (the request leaves for the
+# channel), and the channel's verdicts: success, decline (definite failure), timeout (unknown:
+# never a failure), close (the channel confirms nothing was or will be paid), expire (nobody paid
+# before the order's deadline and the channel confirmed the close).
+PAY_TRANSITIONS: dict[PayStatus, dict[str, PayStatus]] = {
+    P.CREATED: {"submit": P.PROCESSING, "challenge": P.CHALLENGE, "block": P.BLOCKED},
+    P.CHALLENGE: {"otp_ok": P.PROCESSING, "otp_fail": P.FAILED, "expire": P.CLOSED},
+    P.PROCESSING: {
+        "success": P.SUCCEEDED,
+        "decline": P.FAILED,
+        "timeout": P.UNKNOWN,
+        "close": P.CLOSED,
+    },
+    P.UNKNOWN: {"success": P.SUCCEEDED, "decline": P.FAILED, "close": P.CLOSED},
+    P.SUCCEEDED: {},
+    P.FAILED: {},
+    P.CLOSED: {},
+    P.BLOCKED: {},
+}
+
+REFUND_TRANSITIONS: dict[RefundStatus, dict[str, RefundStatus]] = {
+    R.CREATED: {"submit": R.PROCESSING, "decline": R.FAILED},
+    R.PROCESSING: {"success": R.SUCCEEDED, "decline": R.FAILED, "timeout": R.UNKNOWN},
+    R.UNKNOWN: {"success": R.SUCCEEDED, "decline": R.FAILED},
+    R.SUCCEEDED: {},
+    R.FAILED: {},
+}
+
+PAY_FINAL = frozenset(s for s, moves in PAY_TRANSITIONS.items() if not moves)
+REFUND_FINAL = frozenset(s for s, moves in REFUND_TRANSITIONS.items() if not moves)
+
+TABLES = {"pay": PAY_TRANSITIONS, "refund": REFUND_TRANSITIONS}
+
+
+class IllegalTransition(Exception):
+    def __init__(self, kind: str, status: str, event: str):
+        allowed = sorted(TABLES[kind][type(next(iter(TABLES[kind])))(status)])
+        super().__init__(
+            f"{kind} order in {status} cannot take event {event!r} (allowed: {', '.join(allowed) or 'none'})"
+        )
+        self.kind, self.status, self.event = kind, status, event
+
+
+def fire(kind: str, status: str, event: str) -> str:
+    """The status a `kind` ("pay"/"refund") order in `status` moves to on `event`."""
+    table = TABLES[kind]
+    state_type = type(next(iter(table)))
+    new = table[state_type(status)].get(event)
+    if new is None:
+        raise IllegalTransition(kind, status, event)
+    return new.value
+
+
+def can_fire(kind: str, status: str, event: str) -> bool:
+    table = TABLES[kind]
+    return event in table[type(next(iter(table)))(status)]
+
+
+def is_final(kind: str, status: str) -> bool:
+    return status in (PAY_FINAL if kind == "pay" else REFUND_FINAL)
+
+
+def mermaid(kind: str) -> str:
+    """The state diagram of `kind` orders in Mermaid syntax, drawn from the table."""
+    lines = ["stateDiagram-v2"]
+    table = TABLES[kind]
+    first = next(iter(table))
+    lines.append(f"    [*] --> {first.value}")
+    for state, moves in table.items():
+        for event, new in moves.items():
+            lines.append(f"    {state.value} --> {new.value}: {event}")
+        if not moves:
+            lines.append(f"    {state.value} --> [*]")
+    return "\n".join(lines)

@@ -1,0 +1,345 @@
+"""The pay flow: validate → route → risk → create order → call channel → update order → notify.
+
+Functions of the engine node (`node` is a `paysys.engine.PaySys`), one per step or per channel
+answer. An unknown outcome (timeout, error, unexpected answer) is never a failure: the order
+goes to UNKNOWN and query compensation (查单) resolves it, with backoff; a channel notification
+resolves it too. A "not found" answer is never taken as failure without first closing the
+order at the channel, so that a late request cannot charge the user afterwards.
+"""
+
+from paysys import ledger, store
+from paysys.channels.base import CLOSED, FAILURE, NOT_FOUND, PENDING, SUCCESS
+from paysys.errors import GatewayError
+from paysys.orders import PayStatus, is_final
+
+P = PayStatus
+ACTIVE = (P.PROCESSING.value, P.UNKNOWN.value)
+EXTERNAL = {"CREATED": "PROCESSING", "UNKNOWN": "PROCESSING"}  # what a merchant sees
+
+
+def _order_view(order: dict, reply_type: str, code_url: str = "") -> dict:
+    reply = {"type": f"{reply_type}.reply", "ok": True, "order_id": order["order_id"],
+             "status": EXTERNAL.get(order["status"], order["status"]),
+             "amount": order["amount"], "refunded": order["refunded"]}
+    if order.get("error_code"):
+        reply["code"] = order["error_code"]
+    if code_url:
+        reply["code_url"] = code_url
+    return reply
+
+
+def create(node, src: str, body: dict, now_ms: int) -> None:
+    conn = node.conn
+    merchant_id = body["merchant_id"]
+    existing = store.pay_order_by_merchant_no(conn, merchant_id, body["merchant_order_no"])
+    if existing is not None:
+        same = (existing["amount"], existing["user_id"], existing["product"]) == (
+            body["amount"], body["user_id"], body["product"])
+        if not same:
+            raise GatewayError("DUPLICATE_ORDER", "merchant_order_no: already used for another order",
+                               "merchant_order_no")
+        node.reply(_order_view(existing, body["type"]))
+        return
+    order_id = node.new_id("P")
+    route = node.router.route(body["product"], body["amount"], body["currency"], now_ms)
+    node.event("route.decision", order_id, {"channel": route.channel_id, "reason": route.reason,
+                                       "rejected": [list(r) for r in route.rejected]})
+    if route.channel_id is None:
+        raise GatewayError("NO_ROUTE", f"no channel can take this payment: {route.reason}", "product")
+    decision = node.risk.assess(body["user_id"], body.get("device_id", ""), body["amount"], now_ms)
+    node.event("risk.decision", order_id, {"outcome": decision.outcome, "rule": decision.rule,
+                                          "detail": decision.detail})
+    order = {
+        "order_id": order_id, "merchant_id": merchant_id,
+        "merchant_order_no": body["merchant_order_no"], "user_id": body["user_id"],
+        "product": body["product"], "channel": route.channel_id, "amount": body["amount"],
+        "currency": body["currency"], "status": P.CREATED.value, "merchant_fee": 0,
+        "channel_cost": 0, "refunded": 0, "created_ms": now_ms, "updated_ms": now_ms,
+        "channel_ref": "", "notify_url": body.get("notify_url") or "", "error_code": "",
+        "card_no": body.get("card_no") or "",
+    }
+    store.insert_pay_order(conn, order)
+    store.record_creation(conn, "pay", order_id, order["status"], now_ms)
+    _state_event(node, order, None, "create")
+    if decision.outcome == "BLOCK":
+        _move(node, order, "block", now_ms, error_code="RISK_BLOCKED")
+        node.answer(src, body, {"type": "pay.create.reply", "ok": False, "code": "RISK_BLOCKED",
+                                "message": f"blocked by risk rule {decision.rule}",
+                                "field": None, "order_id": order_id, "status": "BLOCKED"},
+                    now_ms, deferred=False)
+        return
+    if decision.outcome == "CHALLENGE":
+        _move(node, order, "challenge", now_ms)
+        otp = node.set_otp(order_id, node.risk.new_otp())
+        node.send("sms", {"type": "sms.otp", "user_id": order["user_id"], "order_id": order_id,
+                          "merchant_id": merchant_id, "otp": otp})
+        node.at(now_ms + node.cfg.otp_ttl_ms, "otp_expire", order_id)
+        reply = _order_view(order, "pay.create")
+        reply["challenge"] = True
+        node.answer(src, body, reply, now_ms, deferred=False)
+        return
+    node.defer_answer(order_id, src, body)
+    submit(node, order, "submit", now_ms)
+
+
+def confirm_otp(node, src: str, body: dict, now_ms: int) -> None:
+    order = _merchant_order(node, body)
+    if order["status"] != P.CHALLENGE.value:
+        raise GatewayError("BAD_STATE", f"order {order['order_id']} is {order['status']}, not CHALLENGE",
+                           "order_id")
+    expected = node.set_otp(order["order_id"], None)
+    if expected is None or not node.risk.check_otp(expected, body["otp"]):
+        _move(node, order, "otp_fail", now_ms, error_code="OTP_INVALID")
+        _finished(node, order, now_ms)
+        reply = _order_view(order, "pay.confirm_otp")
+        reply.update(ok=False, code="OTP_INVALID", message="the one-time password is wrong", field="otp")
+        node.answer(src, body, reply, now_ms, deferred=False)
+        return
+    node.defer_answer(order["order_id"], src, body)
+    submit(node, order, "otp_ok", now_ms)
+
+
+def query(node, src: str, body: dict, now_ms: int) -> None:
+    node.answer(src, body, _order_view(_merchant_order(node, body), "pay.query"), now_ms, deferred=False)
+
+
+def _merchant_order(node, body: dict) -> dict:
+    order = store.pay_order(node.conn, body["order_id"])
+    if order is None or order["merchant_id"] != body["merchant_id"]:
+        raise GatewayError("NOT_FOUND", f"order_id: no order {body['order_id']} for this merchant",
+                           "order_id")
+    return order
+
+
+def submit(node, order: dict, event: str, now_ms: int) -> None:
+    """The order leaves for its channel (after signing the card agreement when one is needed)."""
+    _move(node, order, event, now_ms)
+    adapter = node.adapters[order["channel"]]
+    if adapter.needs_agreement:
+        agreement = store.agreement(node.conn, order["user_id"], order["card_no"], order["channel"])
+        if agreement is None or agreement["status"] != "active":
+            req_id = node.req_id(order["order_id"], "sign")
+            node.call_channel(order["channel"], "sign", order["order_id"], req_id,
+                              adapter.sign(req_id, order["user_id"], order["card_no"]), now_ms)
+            return
+        _send_pay(node, order, agreement["agreement_no"], now_ms)
+    else:
+        _send_pay(node, order, "", now_ms)
+
+
+def _send_pay(node, order: dict, agreement_no: str, now_ms: int) -> None:
+    adapter = node.adapters[order["channel"]]
+    req_id = f"{order['order_id']}.p1"
+    order["expire_ms"] = order["created_ms"] + node.cfg.platform_expire_ms
+    body = adapter.pay(req_id, order, agreement_no, now_ms, node.cfg.self_url)
+    node.call_channel(order["channel"], "pay", order["order_id"], req_id, body, now_ms)
+    if adapter.async_result:
+        node.at(order["expire_ms"], "expire", order["order_id"])
+
+
+def on_sign(node, channel: str, order_id: str, req_id: str, outcome, now_ms: int) -> None:
+    order = store.pay_order(node.conn, order_id)
+    if order is None or order["status"] != P.PROCESSING.value:
+        return
+    card_no = _card_no(node, order_id)
+    if outcome.kind == SUCCESS:
+        store.save_agreement(node.conn, order["user_id"], card_no, channel, outcome.channel_ref, "active")
+        order["card_no"] = card_no
+        _send_pay(node, order, outcome.channel_ref, now_ms)
+    else:
+        _fail(node, order, outcome.code or "SIGN_FAILED", now_ms)
+
+
+def on_sign_timeout(node, channel: str, order_id: str, req_id: str, now_ms: int) -> None:
+    """Signing moves no money: a sign we cannot confirm fails the order safely."""
+    order = store.pay_order(node.conn, order_id)
+    if order is not None and order["status"] == P.PROCESSING.value:
+        _fail(node, order, "SIGN_UNCONFIRMED", now_ms)
+
+
+def _card_no(node, order_id: str) -> str:
+    (card_no,) = node.conn.execute("SELECT card_no FROM pay_orders WHERE order_id=?", (order_id,)).fetchone()
+    return card_no
+
+
+def on_pay(node, channel: str, order_id: str, req_id: str, outcome, now_ms: int) -> None:
+    order = store.pay_order(node.conn, order_id)
+    if order is None or order["status"] not in ACTIVE:
+        return
+    if outcome.kind == SUCCESS:
+        _succeed(node, order, outcome, now_ms)
+    elif outcome.kind == FAILURE:
+        _fail(node, order, outcome.code or "DECLINED", now_ms)
+    elif outcome.kind == PENDING:
+        code_url = (outcome.extra or {}).get("code_url", "")
+        if code_url:  # waiting for the user in the wallet; expiry closes it
+            node.conn.execute("UPDATE pay_orders SET channel_ref=? WHERE order_id=?",
+                              (outcome.channel_ref, order_id))
+            node.release_answer(order_id, lambda t: _order_view(order, t, code_url), now_ms)
+        else:
+            _schedule_query(node, order_id, 0, now_ms)
+            node.release_answer(order_id, lambda t: _order_view(order, t), now_ms)
+    else:
+        _unknown(node, order, now_ms)
+
+
+def on_pay_timeout(node, channel: str, order_id: str, req_id: str, now_ms: int) -> None:
+    order = store.pay_order(node.conn, order_id)
+    if order is not None and order["status"] in ACTIVE:
+        _unknown(node, order, now_ms)
+
+
+def on_pay_refused(node, channel: str, order_id: str, req_id: str, now_ms: int) -> None:
+    """The connection was refused: the request never reached the channel, a definite failure."""
+    order = store.pay_order(node.conn, order_id)
+    if order is not None and order["status"] in ACTIVE:
+        _close_at_channel(node, order, now_ms)
+
+
+def _unknown(node, order: dict, now_ms: int) -> None:
+    if order["status"] == P.PROCESSING.value:
+        _move(node, order, "timeout", now_ms)
+    _schedule_query(node, order["order_id"], 0, now_ms)
+    node.release_answer(order["order_id"], lambda t: _order_view(order, t), now_ms)
+
+
+def _schedule_query(node, order_id: str, attempt: int, now_ms: int) -> None:
+    backoff = node.cfg.query_backoff_ms
+    node.at(now_ms + backoff[min(attempt, len(backoff) - 1)], "query", order_id, attempt)
+
+
+def on_query_due(node, order_id: str, attempt: int, now_ms: int) -> None:
+    order = store.pay_order(node.conn, order_id)
+    if order is None or order["status"] not in ACTIVE:
+        return
+    req_id = node.req_id(order_id, "query")
+    body = node.adapters[order["channel"]].query(f"{order_id}.p1", order)
+    node.call_channel(order["channel"], "query", order_id, req_id, body, now_ms)
+    node._query_attempt[order_id] = attempt
+
+
+def on_query(node, channel: str, order_id: str, req_id: str, outcome, now_ms: int) -> None:
+    """An answer to a query or a close."""
+    order = store.pay_order(node.conn, order_id)
+    if order is None or order["status"] not in ACTIVE:
+        return
+    attempt = node._query_attempt.get(order_id, 0)
+    if outcome.kind == SUCCESS:
+        if outcome.amount is None:  # "already paid" without the details: ask for them
+            _schedule_query(node, order_id, 0, now_ms)
+        else:
+            _succeed(node, order, outcome, now_ms)
+    elif outcome.kind == FAILURE:
+        _fail(node, order, outcome.code or "DECLINED", now_ms)
+    elif outcome.kind == CLOSED:
+        _move(node, order, "close", now_ms, error_code=order["error_code"] or "CLOSED")
+        _finished(node, order, now_ms)
+    elif outcome.kind == NOT_FOUND:
+        _close_at_channel(node, order, now_ms)
+    else:
+        _schedule_query(node, order_id, attempt + 1, now_ms)
+
+
+def on_query_timeout(node, channel: str, order_id: str, req_id: str, now_ms: int) -> None:
+    order = store.pay_order(node.conn, order_id)
+    if order is not None and order["status"] in ACTIVE:
+        _schedule_query(node, order_id, node._query_attempt.get(order_id, 0) + 1, now_ms)
+
+
+def _close_at_channel(node, order: dict, now_ms: int) -> None:
+    """Close the order at the channel; only its confirmation makes the order CLOSED."""
+    req_id = node.req_id(order["order_id"], "close")
+    body = node.adapters[order["channel"]].close(f"{order['order_id']}.p1", order)
+    node.call_channel(order["channel"], "close", order["order_id"], req_id, body, now_ms)
+
+
+def on_expire_due(node, order_id: str, arg: int, now_ms: int) -> None:
+    order = store.pay_order(node.conn, order_id)
+    if order is not None and order["status"] in ACTIVE:
+        _close_at_channel(node, order, now_ms)
+
+
+def on_otp_expire(node, order_id: str, arg: int, now_ms: int) -> None:
+    order = store.pay_order(node.conn, order_id)
+    if order is not None and order["status"] == P.CHALLENGE.value:
+        node.set_otp(order_id, None)
+        _move(node, order, "expire", now_ms, error_code="OTP_EXPIRED")
+        _finished(node, order, now_ms)
+
+
+def on_notification(node, channel: str, body: dict, now_ms: int) -> None:
+    notice = node.adapters[channel].notification(body)
+    if notice is None:
+        node.event("paysys.unexpected", "", {"src": channel, "type": str(body.get("type"))})
+        return
+    order = store.pay_order(node.conn, notice.order_id) if notice.valid else None
+    duplicate = order is not None and is_final("pay", order["status"])
+    node.event("channel.notify", notice.order_id, {"channel": channel, "valid": notice.valid,
+                                                   "duplicate": duplicate})
+    node.reply(notice.ack)
+    if order is None or duplicate or order["channel"] != channel:
+        return
+    if notice.outcome.kind == SUCCESS:
+        _succeed(node, order, notice.outcome, now_ms)
+
+
+def _succeed(node, order: dict, outcome, now_ms: int) -> None:
+    if outcome.amount != order["amount"]:
+        node.event("channel.amount_mismatch", order["order_id"],
+                   {"expected": order["amount"], "reported": outcome.amount})
+        return
+    merchant_fee = node.merchant_fees[order["merchant_id"]].fee(order["amount"])
+    channel_cost = node.channels[order["channel"]].fee.fee(order["amount"])
+    _move(node, order, "success", now_ms, channel_ref=outcome.channel_ref,
+          merchant_fee=merchant_fee, channel_cost=channel_cost)
+    lines = ledger.payment_lines(order["channel"], order["merchant_id"], order["currency"],
+                                 order["amount"], merchant_fee, channel_cost)
+    post(node, order["order_id"], "payment", lines, now_ms)
+    _finished(node, order, now_ms)
+
+
+def post(node, ref: str, memo: str, lines: list, now_ms: int) -> None:
+    entry_id = ledger.post(node.conn, now_ms, ref, memo, lines)
+    node.event("ledger.post", ref, {"entry_id": entry_id, "memo": memo,
+                                    "postings": [list(line) for line in lines]})
+
+
+def _fail(node, order: dict, code: str, now_ms: int) -> None:
+    _move(node, order, "decline", now_ms, error_code=code)
+    _finished(node, order, now_ms)
+
+
+def _finished(node, order: dict, now_ms: int) -> None:
+    """The order reached a final state: answer a waiting request, notify, publish."""
+    node.release_answer(order["order_id"], lambda t: _order_view(order, t), now_ms)
+    payload = {"merchant_id": order["merchant_id"], "order_id": order["order_id"],
+               "merchant_order_no": order["merchant_order_no"], "status": order["status"],
+               "amount": order["amount"], "currency": order["currency"]}
+    node.notify_merchant("notify.payment", order["order_id"], order["merchant_id"],
+                         order["notify_url"], payload, now_ms)
+    node.publish("order.final", order["order_id"], {"status": order["status"]}, now_ms)
+
+
+def _move(node, order: dict, event: str, now_ms: int, **changes) -> None:
+    old = order["status"]
+    store.transition(node.conn, "pay", order, event, now_ms, **changes)
+    _state_event(node, order, old, event)
+
+
+def _state_event(node, order: dict, old: str | None, event: str) -> None:
+    node.event("order.state", order["order_id"], {"kind": "pay", "from": old, "to": order["status"],
+                                                  "event": event})
+
+
+def recover(node, now_ms: int) -> None:
+    """Re-arm the timers of every pay order still in flight after a restart."""
+    for order_id, status, channel, created_ms in node.conn.execute(
+        "SELECT order_id, status, channel, created_ms FROM pay_orders WHERE status IN "
+        "('CHALLENGE','PROCESSING','UNKNOWN')"
+    ).fetchall():
+        if status == P.CHALLENGE.value:  # the one-time password was in memory: it is lost
+            node.at(now_ms, "otp_expire", order_id)
+        elif node.adapters[channel].async_result:
+            node.at(max(now_ms, created_ms + node.cfg.platform_expire_ms), "expire", order_id)
+        else:
+            node.at(now_ms, "query", order_id)

@@ -1,0 +1,147 @@
+"""The refund flow: full and partial refunds of a succeeded payment.
+
+A refund is accepted only while the order's refundable amount (its amount minus every refund
+that succeeded or may still succeed) covers it, and while the merchant's balance, less the
+refunds already in flight, can pay for it. The request to the channel carries a stable refund
+number, so an unknown outcome is resolved by sending the same request again: the channel
+answers it once and never refunds twice. The ledger entry is posted when the channel confirms.
+"""
+
+from paysys import ledger, store
+from paysys.channels.base import FAILURE, SUCCESS
+from paysys.errors import GatewayError
+from paysys.orders import RefundStatus
+
+R = RefundStatus
+RETRY_MS = (5_000, 30_000, 120_000, 600_000, 1_800_000)
+
+
+def _view(refund: dict, reply_type: str) -> dict:
+    return {"type": f"{reply_type}.reply", "ok": True, "refund_id": refund["refund_id"],
+            "order_id": refund["order_id"], "amount": refund["amount"],
+            "status": "PROCESSING" if refund["status"] in ("CREATED", "UNKNOWN") else refund["status"]}
+
+
+def create(node, src: str, body: dict, now_ms: int) -> None:
+    conn = node.conn
+    merchant_id = body["merchant_id"]
+    existing = store.refund_by_merchant_no(conn, merchant_id, body["refund_no"])
+    if existing is not None:
+        if (existing["order_id"], existing["amount"]) != (body["order_id"], body["amount"]):
+            raise GatewayError("DUPLICATE_ORDER", "refund_no: already used for another refund", "refund_no")
+        node.reply(_view(existing, body["type"]))
+        return
+    order = store.pay_order(conn, body["order_id"])
+    if order is None or order["merchant_id"] != merchant_id:
+        raise GatewayError("NOT_FOUND", f"order_id: no order {body['order_id']} for this merchant", "order_id")
+    if order["status"] != "SUCCEEDED":
+        raise GatewayError("BAD_STATE", f"order {order['order_id']} is {order['status']}: only a "
+                           "succeeded payment can be refunded", "order_id")
+    refundable = order["amount"] - store.pending_refund_total(conn, order["order_id"])
+    if body["amount"] > refundable:
+        raise GatewayError("REFUND_EXCEEDS", f"amount: {body['amount']} exceeds the refundable "
+                           f"{refundable}", "amount")
+    account = f"liability:merchant:{merchant_id}"
+    available = ledger.balance(conn, account, order["currency"]) - node.reserved(merchant_id)
+    if body["amount"] > available:
+        raise GatewayError("INSUFFICIENT_MERCHANT_BALANCE", f"amount: the merchant balance "
+                           f"{available} cannot pay {body['amount']}", "amount")
+    refund = {"refund_id": node.new_id("R"), "order_id": order["order_id"], "merchant_id": merchant_id,
+              "refund_no": body["refund_no"], "amount": body["amount"], "currency": order["currency"],
+              "status": R.CREATED.value, "channel": order["channel"], "created_ms": now_ms,
+              "updated_ms": now_ms, "error_code": ""}
+    store.insert_refund_order(conn, refund)
+    store.record_creation(conn, "refund", refund["refund_id"], refund["status"], now_ms)
+    _state_event(node, refund, None, "create")
+    node.reserve(merchant_id, refund["amount"])
+    _move(node, refund, "submit", now_ms)
+    _send(node, refund, order, now_ms, first=True)
+    node.answer(src, body, _view(refund, body["type"]), now_ms, deferred=False)
+
+
+def _req_id(refund: dict) -> str:
+    return f"{refund['refund_id']}.r1"
+
+
+def _send(node, refund: dict, order: dict, now_ms: int, first: bool) -> None:
+    req_id = _req_id(refund)
+    body = node.adapters[refund["channel"]].refund(req_id, f"{order['order_id']}.p1", refund, order)
+    call = node.call_channel if first else node.resend_channel
+    call(refund["channel"], "refund", refund["refund_id"], req_id, body, now_ms)
+
+
+def on_refund(node, channel: str, refund_id: str, req_id: str, outcome, now_ms: int) -> None:
+    refund = store.refund_order(node.conn, refund_id)
+    if refund is None or refund["status"] not in (R.PROCESSING.value, R.UNKNOWN.value):
+        return
+    if outcome.kind == SUCCESS:
+        _move(node, refund, "success", now_ms)
+        lines = ledger.refund_lines(refund["channel"], refund["merchant_id"], refund["currency"],
+                                    refund["amount"])
+        entry_id = ledger.post(node.conn, now_ms, refund_id, "refund", lines)
+        node.event("ledger.post", refund_id, {"entry_id": entry_id, "memo": "refund",
+                                              "postings": [list(line) for line in lines]})
+        store.add_refunded(node.conn, refund["order_id"], refund["amount"], now_ms)
+        _finished(node, refund, now_ms)
+    elif outcome.kind == FAILURE:
+        _move(node, refund, "decline", now_ms, error_code=outcome.code or "DECLINED")
+        _finished(node, refund, now_ms)
+    else:
+        _unknown(node, refund, now_ms)
+
+
+def on_refund_timeout(node, channel: str, refund_id: str, req_id: str, now_ms: int) -> None:
+    refund = store.refund_order(node.conn, refund_id)
+    if refund is not None and refund["status"] in (R.PROCESSING.value, R.UNKNOWN.value):
+        _unknown(node, refund, now_ms)
+
+
+def on_refund_refused(node, channel: str, refund_id: str, req_id: str, now_ms: int) -> None:
+    """Not delivered: nothing happened at the channel, so the same request is simply sent again."""
+    on_refund_timeout(node, channel, refund_id, req_id, now_ms)
+
+
+def _unknown(node, refund: dict, now_ms: int) -> None:
+    if refund["status"] == R.PROCESSING.value:
+        _move(node, refund, "timeout", now_ms)
+    attempt = node.refund_attempts.get(refund["refund_id"], 0)
+    node.refund_attempts[refund["refund_id"]] = attempt + 1
+    node.at(now_ms + RETRY_MS[min(attempt, len(RETRY_MS) - 1)], "refund_retry", refund["refund_id"])
+
+
+def on_retry_due(node, refund_id: str, arg: int, now_ms: int) -> None:
+    refund = store.refund_order(node.conn, refund_id)
+    if refund is None or refund["status"] != R.UNKNOWN.value or _req_id(refund) in node.inflight:
+        return
+    _send(node, refund, store.pay_order(node.conn, refund["order_id"]), now_ms, first=False)
+
+
+def _finished(node, refund: dict, now_ms: int) -> None:
+    node.reserve(refund["merchant_id"], -refund["amount"])
+    node.refund_attempts.pop(refund["refund_id"], None)
+    order = store.pay_order(node.conn, refund["order_id"])
+    payload = {"merchant_id": refund["merchant_id"], "order_id": refund["order_id"],
+               "refund_id": refund["refund_id"], "refund_no": refund["refund_no"],
+               "status": refund["status"], "amount": refund["amount"], "currency": refund["currency"]}
+    node.notify_merchant("notify.refund", refund["refund_id"], refund["merchant_id"],
+                         order["notify_url"], payload, now_ms)
+    node.publish("refund.final", refund["refund_id"], {"status": refund["status"]}, now_ms)
+
+
+def _move(node, refund: dict, event: str, now_ms: int, **changes) -> None:
+    old = refund["status"]
+    store.transition(node.conn, "refund", refund, event, now_ms, **changes)
+    _state_event(node, refund, old, event)
+
+
+def _state_event(node, refund: dict, old: str | None, event: str) -> None:
+    node.event("order.state", refund["refund_id"], {"kind": "refund", "from": old,
+                                                    "to": refund["status"], "event": event})
+
+
+def recover(node, now_ms: int) -> None:
+    """Refunds whose outcome was in flight are resolved by sending them again."""
+    for (refund_id,) in node.conn.execute(
+        "SELECT refund_id FROM refund_orders WHERE status='UNKNOWN'"
+    ).fetchall():
+        node.at(now_ms, "refund_retry", refund_id)

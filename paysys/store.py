@@ -1,0 +1,233 @@
+"""Persistence of the payment system on SQLite.
+
+Schema through sqlite-utils (`open_store` creates every paysys table, idempotently); the hot path
+uses the underlying `sqlite3` connection with plain statements. The engine owns transactions: one
+`BEGIN ... COMMIT` per handled message, so a state change, its ledger entry and its outbox rows
+land together or not at all. State changes are compare-and-set: `UPDATE ... WHERE status = ?`
+with the status the caller read; a lost race raises `CasConflict` instead of overwriting.
+Uniqueness (one order per merchant order number, one refund per refund number, one idempotency
+key) is a database constraint, not only a Python check.
+"""
+
+import sqlite3
+
+import sqlite_utils
+
+from paysys import idempotency, ledger, outbox, replay
+from paysys.orders import fire
+
+
+class CasConflict(Exception):
+    """The row was not in the status the caller read: someone else moved it first."""
+
+
+PAY_COLUMNS = (
+    "order_id", "merchant_id", "merchant_order_no", "user_id", "product", "channel", "amount",
+    "currency", "status", "merchant_fee", "channel_cost", "refunded", "created_ms", "updated_ms",
+    "channel_ref", "notify_url", "error_code", "card_no",
+)
+REFUND_COLUMNS = (
+    "refund_id", "order_id", "merchant_id", "refund_no", "amount", "currency", "status", "channel",
+    "created_ms", "updated_ms", "error_code",
+)
+
+
+def create_tables(db: sqlite_utils.Database) -> None:
+    db["merchants"].create(
+        {"merchant_id": str, "name": str, "sign_type": str, "secret": str, "fee_rate_bp": int,
+         "status": str},
+        pk="merchant_id", if_not_exists=True,
+    )
+    db["pay_orders"].create(
+        {"order_id": str, "merchant_id": str, "merchant_order_no": str, "user_id": str,
+         "product": str, "channel": str, "amount": int, "currency": str, "status": str,
+         "merchant_fee": int, "channel_cost": int, "refunded": int, "created_ms": int,
+         "updated_ms": int, "channel_ref": str, "notify_url": str, "error_code": str,
+         "card_no": str},
+        pk="order_id", if_not_exists=True,
+    )
+    db["pay_orders"].create_index(["merchant_id", "merchant_order_no"], unique=True, if_not_exists=True)
+    db["refund_orders"].create(
+        {"refund_id": str, "order_id": str, "merchant_id": str, "refund_no": str, "amount": int,
+         "currency": str, "status": str, "channel": str, "created_ms": int, "updated_ms": int,
+         "error_code": str},
+        pk="refund_id", if_not_exists=True,
+    )
+    db["refund_orders"].create_index(["merchant_id", "refund_no"], unique=True, if_not_exists=True)
+    db["refund_orders"].create_index(["order_id"], if_not_exists=True)
+    db["transitions"].create(
+        {"seq": int, "kind": str, "ref": str, "from_status": str, "to_status": str, "event": str,
+         "at_ms": int},
+        pk="seq", if_not_exists=True,
+    )
+    db["notifications"].create(
+        {"notify_id": str, "ref": str, "merchant_id": str, "url": str, "payload": str,
+         "attempts": int, "status": str, "next_at_ms": int, "last_at_ms": int},
+        pk="notify_id", if_not_exists=True,
+    )
+    db["agreements"].create(
+        {"user_id": str, "card_no": str, "channel": str, "agreement_no": str, "status": str},
+        pk=("user_id", "card_no", "channel"), if_not_exists=True,
+    )
+    db["channel_requests"].create(
+        {"req_id": str, "channel": str, "kind": str, "ref": str, "sent_ms": int, "status": str,
+         "result": str, "answered_ms": int},
+        pk="req_id", if_not_exists=True,
+    )
+    for module in (ledger, outbox, idempotency, replay):
+        module.create_tables(db)
+
+
+def open_store(path: str) -> sqlite3.Connection:
+    """A connection to the run database at `path` (":memory:" for tests) with every paysys table.
+
+    Durability is traded for speed (`synchronous=OFF`): the simulator models crashes by dropping
+    the node's memory, not by killing the process, so committed transactions survive them.
+    """
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=OFF")
+    create_tables(sqlite_utils.Database(conn))
+    return conn
+
+
+def insert_merchant(conn, merchant_id, name, sign_type, secret, fee_rate_bp, status="active") -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO merchants VALUES (?,?,?,?,?,?)",
+        (merchant_id, name, sign_type, secret, fee_rate_bp, status),
+    )
+
+
+def insert_pay_order(conn: sqlite3.Connection, order: dict) -> None:
+    conn.execute(
+        f"INSERT INTO pay_orders ({','.join(PAY_COLUMNS)}) VALUES ({','.join('?' * len(PAY_COLUMNS))})",
+        tuple(order.get(c) for c in PAY_COLUMNS),
+    )
+
+
+def insert_refund_order(conn: sqlite3.Connection, refund: dict) -> None:
+    conn.execute(
+        f"INSERT INTO refund_orders ({','.join(REFUND_COLUMNS)}) VALUES ({','.join('?' * len(REFUND_COLUMNS))})",
+        tuple(refund.get(c) for c in REFUND_COLUMNS),
+    )
+
+
+def _row(cursor: sqlite3.Cursor, columns: tuple) -> dict | None:
+    row = cursor.fetchone()
+    return dict(zip(columns, row, strict=True)) if row else None
+
+
+def pay_order(conn: sqlite3.Connection, order_id: str) -> dict | None:
+    cur = conn.execute(f"SELECT {','.join(PAY_COLUMNS)} FROM pay_orders WHERE order_id=?", (order_id,))
+    return _row(cur, PAY_COLUMNS)
+
+
+def pay_order_by_merchant_no(conn, merchant_id: str, merchant_order_no: str) -> dict | None:
+    cur = conn.execute(
+        f"SELECT {','.join(PAY_COLUMNS)} FROM pay_orders WHERE merchant_id=? AND merchant_order_no=?",
+        (merchant_id, merchant_order_no),
+    )
+    return _row(cur, PAY_COLUMNS)
+
+
+def refund_order(conn: sqlite3.Connection, refund_id: str) -> dict | None:
+    cur = conn.execute(f"SELECT {','.join(REFUND_COLUMNS)} FROM refund_orders WHERE refund_id=?", (refund_id,))
+    return _row(cur, REFUND_COLUMNS)
+
+
+def refund_by_merchant_no(conn, merchant_id: str, refund_no: str) -> dict | None:
+    cur = conn.execute(
+        f"SELECT {','.join(REFUND_COLUMNS)} FROM refund_orders WHERE merchant_id=? AND refund_no=?",
+        (merchant_id, refund_no),
+    )
+    return _row(cur, REFUND_COLUMNS)
+
+
+_TABLE = {"pay": ("pay_orders", "order_id"), "refund": ("refund_orders", "refund_id")}
+
+
+def transition(conn: sqlite3.Connection, kind: str, row: dict, event: str, now_ms: int, **changes) -> str:
+    """Move the order `row` (as read) by `event`: CAS on its status, record the transition.
+
+    `changes` are further columns to set in the same statement. Updates `row` in place and returns
+    the new status; raises IllegalTransition (the table forbids it) or CasConflict (lost race).
+    """
+    table, key = _TABLE[kind]
+    old = row["status"]
+    new = fire(kind, old, event)
+    sets = ["status=?", "updated_ms=?"] + [f"{c}=?" for c in changes]
+    values = [new, now_ms, *changes.values(), row[key], old]
+    cur = conn.execute(f"UPDATE {table} SET {','.join(sets)} WHERE {key}=? AND status=?", values)
+    if cur.rowcount != 1:
+        raise CasConflict(f"{kind} order {row[key]} is no longer {old}")
+    conn.execute(
+        "INSERT INTO transitions (kind, ref, from_status, to_status, event, at_ms) VALUES (?,?,?,?,?,?)",
+        (kind, row[key], old, new, event, now_ms),
+    )
+    row.update(changes, status=new, updated_ms=now_ms)
+    return new
+
+
+def record_creation(conn: sqlite3.Connection, kind: str, ref: str, status: str, now_ms: int) -> None:
+    conn.execute(
+        "INSERT INTO transitions (kind, ref, from_status, to_status, event, at_ms) VALUES (?,?,?,?,?,?)",
+        (kind, ref, None, status, "create", now_ms),
+    )
+
+
+def add_refunded(conn: sqlite3.Connection, order_id: str, amount: int, now_ms: int) -> None:
+    conn.execute(
+        "UPDATE pay_orders SET refunded = refunded + ?, updated_ms=? WHERE order_id=?",
+        (amount, now_ms, order_id),
+    )
+
+
+def pending_refund_total(conn: sqlite3.Connection, order_id: str) -> int:
+    """Refunds of the order that succeeded or may still succeed."""
+    (total,) = conn.execute(
+        "SELECT COALESCE(SUM(amount),0) FROM refund_orders WHERE order_id=? AND status != 'FAILED'",
+        (order_id,),
+    ).fetchone()
+    return total
+
+
+# Agreements (quick-pay card binding)
+
+def agreement(conn, user_id: str, card_no: str, channel: str) -> dict | None:
+    cur = conn.execute(
+        "SELECT agreement_no, status FROM agreements WHERE user_id=? AND card_no=? AND channel=?",
+        (user_id, card_no, channel),
+    )
+    row = cur.fetchone()
+    return {"agreement_no": row[0], "status": row[1]} if row else None
+
+
+def save_agreement(conn, user_id, card_no, channel, agreement_no, status) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO agreements VALUES (?,?,?,?,?)",
+        (user_id, card_no, channel, agreement_no, status),
+    )
+
+
+# Channel requests
+
+def record_request(conn, req_id, channel, kind, ref, now_ms) -> None:
+    conn.execute(
+        "INSERT INTO channel_requests (req_id, channel, kind, ref, sent_ms, status) VALUES (?,?,?,?,?,?)",
+        (req_id, channel, kind, ref, now_ms, "pending"),
+    )
+
+
+def close_request(conn, req_id: str, status: str, result: str, now_ms: int) -> bool:
+    """Mark a pending request answered/timeout; False if it was no longer pending."""
+    cur = conn.execute(
+        "UPDATE channel_requests SET status=?, result=?, answered_ms=? WHERE req_id=? AND status='pending'",
+        (status, result, now_ms, req_id),
+    )
+    return cur.rowcount == 1
+
+
+def pending_requests(conn) -> list[tuple]:
+    return conn.execute(
+        "SELECT req_id, channel, kind, ref, sent_ms FROM channel_requests WHERE status='pending'"
+    ).fetchall()
