@@ -1,0 +1,406 @@
+"""The books: an immutable double-entry ledger plus the external single-entry balances.
+
+Everything that writes `journal_entries`, `postings`, `ledger_totals` and `ext_balances` lives
+here. An entry is a list of `Line(account, currency, debit, credit)`; `post()` checks the whole
+entry first (shape, known accounts, balanced per currency, balance limits) and only then writes
+the entry, its postings, the running totals and the external mirror, so a rejected entry leaves
+nothing behind. The caller (the engine) owns the transaction: nothing here commits or rolls back.
+
+- Entries are immutable (database triggers refuse UPDATE/DELETE); a correction is a new entry,
+  `reverse()` posts the mirror of an entry.
+- `ledger_totals(account, currency, debits, credits)` keeps every balance O(1).
+- Each `liability:merchant:<id>` is mirrored, in the same call, onto the external single-entry
+  balance `merchant:<id>` (balance += credit - debit): the two always agree.
+- Balance limit: a `liability:merchant:*` account never goes below zero (its debits never exceed
+  its credits) -> `INSUFFICIENT_BALANCE`.
+- Posting templates (`payment_lines`, `refund_lines`) are pure functions shared by the engine, the
+  docs and the tests.
+
+Amounts are `int` minor units (never bool nor float), each line at most `money.MAX_AMOUNT`.
+"""
+
+import sqlite3
+from typing import NamedTuple
+
+import sqlite_utils
+
+from paysys.money import CURRENCIES, MAX_AMOUNT
+
+# Chart of accounts: family -> (type, normal side). See docs/run-database.md.
+CHART: dict[str, tuple[str, str]] = {
+    "asset:channel": ("asset", "debit"),
+    "liability:merchant": ("liability", "credit"),
+    "income:fee": ("income", "credit"),
+    "expense:channel": ("expense", "debit"),
+}
+# Families whose accounts need a sub-name (`asset:channel:<channel>`); the others are used as is.
+SUBACCOUNT: dict[str, str] = {
+    "asset:channel": "channel",
+    "liability:merchant": "merchant_id",
+    "expense:channel": "channel",
+}
+MERCHANT_PREFIX = "liability:merchant:"  # mirrored onto the external balance "merchant:<id>"
+EXTERNAL_MERCHANT_PREFIX = "merchant:"
+
+CODES = frozenset(
+    {"UNBALANCED", "INVALID_LINE", "UNKNOWN_ACCOUNT", "INSUFFICIENT_BALANCE", "UNKNOWN_ENTRY"}
+)
+
+
+class LedgerError(Exception):
+    """An entry refused: `code` (one of CODES), `message` naming the line/field and what was
+    expected, `field` (e.g. "lines[2].debit", or None)."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        if code not in CODES:
+            raise ValueError(f"code: expected one of {sorted(CODES)}, got {code!r}")
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def __repr__(self) -> str:
+        return f"LedgerError({self.code!r}, {self.message!r}, {self.field!r})"
+
+
+class Line(NamedTuple):
+    """One posting of an entry; exactly one of debit/credit is > 0. Any 4-tuple will do."""
+
+    account: str
+    currency: str
+    debit: int
+    credit: int
+
+
+_families: dict[str, str] = {}  # account name -> family (a cache: accounts repeat endlessly)
+
+
+def account_type(name: str) -> str:
+    """The chart family of account `name` (`asset:channel:bank` -> `asset:channel`), or
+    LedgerError UNKNOWN_ACCOUNT. CHART[family] gives its (type, normal side)."""
+    family = _families.get(name) if isinstance(name, str) else None
+    if family is None and isinstance(name, str):
+        head, _, sub = name.rpartition(":")
+        if head in SUBACCOUNT and sub:  # one non-empty segment after the family
+            family = _families[name] = head
+        elif name in CHART and name not in SUBACCOUNT:
+            family = _families[name] = name
+    if family is not None:
+        return family
+    expected = ", ".join(
+        f"{fam}:<{SUBACCOUNT[fam]}>" if fam in SUBACCOUNT else fam for fam in CHART
+    )
+    raise LedgerError(
+        "UNKNOWN_ACCOUNT", f"account: expected one of {expected}; got {name!r}", "account"
+    )
+
+
+def _check_amount_side(value: object, field: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise LedgerError(
+            "INVALID_LINE", f"{field}: expected an int of minor units, got {value!r}", field
+        )
+    if value < 0 or value > MAX_AMOUNT:
+        raise LedgerError("INVALID_LINE", f"{field}: expected 0..{MAX_AMOUNT}, got {value}", field)
+
+
+def _check_line(i: int, line: object) -> None:
+    """The slow path: find what is wrong with line `i` and raise INVALID_LINE naming it."""
+    where = f"lines[{i}]"
+    if not isinstance(line, (tuple, list)) or len(line) != 4:
+        raise LedgerError(
+            "INVALID_LINE",
+            f"{where}: expected (account, currency, debit, credit), got {line!r}",
+            where,
+        )
+    _account, currency, debit, credit = line
+    if not isinstance(currency, str) or currency not in CURRENCIES:
+        raise LedgerError(
+            "INVALID_LINE",
+            f"{where}.currency: expected one of {sorted(CURRENCIES)}, got {currency!r}",
+            f"{where}.currency",
+        )
+    _check_amount_side(debit, f"{where}.debit")
+    _check_amount_side(credit, f"{where}.credit")
+    if (debit > 0) == (credit > 0):
+        raise LedgerError(
+            "INVALID_LINE",
+            f"{where}: exactly one of debit/credit must be > 0, got {debit}/{credit}",
+            where,
+        )
+
+
+def _check_lines(lines: object) -> list[tuple[str, str, int, int]]:
+    """Shape, accounts and balance of an entry's lines; returns them as plain tuples."""
+    if isinstance(lines, (str, bytes, dict)) or not hasattr(lines, "__iter__"):
+        raise LedgerError(
+            "INVALID_LINE", f"lines: expected a list of lines, got {lines!r}", "lines"
+        )
+    lines = list(lines)
+    if len(lines) < 2:
+        raise LedgerError(
+            "INVALID_LINE", f"lines: an entry needs at least 2 lines, got {len(lines)}", "lines"
+        )
+    checked = []
+    for i, line in enumerate(lines):
+        # Fast path (the hot loop): plain ints, a known currency, exactly one side > 0.
+        if isinstance(line, (tuple, list)) and len(line) == 4:
+            account, currency, debit, credit = line
+            if (
+                type(debit) is int
+                and type(credit) is int
+                and type(currency) is str
+                and currency in CURRENCIES
+                and (0 == debit < credit <= MAX_AMOUNT or 0 == credit < debit <= MAX_AMOUNT)
+            ):
+                checked.append((account, currency, debit, credit))
+                continue
+        _check_line(i, line)  # raises, or accepts an exotic but valid line (int/str subclass)
+        account, currency, debit, credit = line
+        checked.append((account, currency, int(debit), int(credit)))
+    for i, (account, *_rest) in enumerate(checked):
+        try:
+            account_type(account)
+        except LedgerError as exc:
+            raise LedgerError(
+                "UNKNOWN_ACCOUNT", f"lines[{i}].{exc.message}", f"lines[{i}].account"
+            ) from None
+    net: dict[str, int] = {}
+    for _account, currency, debit, credit in checked:
+        net[currency] = net.get(currency, 0) + debit - credit
+    unbalanced = {cur: diff for cur, diff in net.items() if diff}
+    if unbalanced:
+        detail = ", ".join(
+            f"{cur} debits-credits={diff}" for cur, diff in sorted(unbalanced.items())
+        )
+        raise LedgerError(
+            "UNBALANCED", f"lines: entry does not balance per currency: {detail}", "lines"
+        )
+    return checked
+
+
+def post(conn: sqlite3.Connection, at_ms: int, ref: str, memo: str, lines) -> int:
+    """Validate and write one journal entry; returns its entry_id. Raises LedgerError (nothing
+    written) on a bad line, an unknown account, an unbalanced entry or a merchant account that
+    would go below zero. Does not commit."""
+    if isinstance(at_ms, bool) or not isinstance(at_ms, int) or at_ms < 0:
+        raise LedgerError(
+            "INVALID_LINE", f"at_ms: expected an int of ms >= 0, got {at_ms!r}", "at_ms"
+        )
+    if not isinstance(ref, str):
+        raise LedgerError("INVALID_LINE", f"ref: expected a str, got {ref!r}", "ref")
+    if not isinstance(memo, str):
+        raise LedgerError("INVALID_LINE", f"memo: expected a str, got {memo!r}", "memo")
+    checked = _check_lines(lines)
+
+    # Net movement per (account, currency): the totals to add and the limits to check.
+    moves: dict[tuple[str, str], list[int]] = {}
+    for account, currency, debit, credit in checked:
+        move = moves.get((account, currency))
+        if move is None:
+            moves[(account, currency)] = [debit, credit]
+        else:
+            move[0] += debit
+            move[1] += credit
+    merchants = [(key, dc) for key, dc in moves.items() if key[0].startswith(MERCHANT_PREFIX)]
+    for (account, currency), (debit, credit) in merchants:
+        if debit > credit:
+            row = conn.execute(
+                "SELECT credits - debits FROM ledger_totals WHERE account = ? AND currency = ?",
+                (account, currency),
+            ).fetchone()
+            available = row[0] if row else 0
+            if debit - credit > available:
+                raise LedgerError(
+                    "INSUFFICIENT_BALANCE",
+                    f"{account} {currency}: balance {available} cannot cover a net debit of "
+                    f"{debit - credit}",
+                    "lines",
+                )
+
+    # Everything is checked: write.
+    entry_id = conn.execute(
+        "INSERT INTO journal_entries (at_ms, ref, memo) VALUES (?, ?, ?)", (at_ms, ref, memo)
+    ).lastrowid
+    conn.executemany(
+        "INSERT INTO postings (entry_id, account, currency, debit, credit) VALUES (?, ?, ?, ?, ?)",
+        [(entry_id, *line) for line in checked],
+    )
+    conn.executemany(
+        "INSERT INTO ledger_totals (account, currency, debits, credits) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (account, currency) DO UPDATE SET "
+        "debits = debits + excluded.debits, credits = credits + excluded.credits",
+        [(account, currency, dc[0], dc[1]) for (account, currency), dc in moves.items()],
+    )
+    if merchants:
+        conn.executemany(
+            "INSERT INTO ext_balances (account, currency, balance, updated_ms) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (account, currency) DO UPDATE SET "
+            "balance = balance + excluded.balance, updated_ms = excluded.updated_ms",
+            [
+                (
+                    EXTERNAL_MERCHANT_PREFIX + account[len(MERCHANT_PREFIX) :],
+                    currency,
+                    credit - debit,
+                    at_ms,
+                )
+                for (account, currency), (debit, credit) in merchants
+            ],
+        )
+    return entry_id
+
+
+def reverse(conn: sqlite3.Connection, entry_id: int, at_ms: int, memo: str) -> int:
+    """Post the mirror of entry `entry_id` (debits and credits swapped, same ref); returns the new
+    entry_id. The mirror goes through post(), so balance limits apply. Reversing twice is not
+    prevented here: the caller decides what to correct."""
+    head = conn.execute(
+        "SELECT ref FROM journal_entries WHERE entry_id = ?", (entry_id,)
+    ).fetchone()
+    if head is None:
+        raise LedgerError("UNKNOWN_ENTRY", f"entry_id: no journal entry {entry_id!r}", "entry_id")
+    rows = conn.execute(
+        "SELECT account, currency, credit, debit FROM postings WHERE entry_id = ? "
+        "ORDER BY posting_id",
+        (entry_id,),
+    ).fetchall()
+    return post(conn, at_ms, head[0], memo, rows)
+
+
+def balance(conn: sqlite3.Connection, account: str, currency: str) -> int:
+    """Balance of `account` in `currency` on its normal side (asset/expense: debits - credits;
+    liability/income: credits - debits); 0 for an account never posted."""
+    _type, normal = CHART[account_type(account)]
+    row = conn.execute(
+        "SELECT debits, credits FROM ledger_totals WHERE account = ? AND currency = ?",
+        (account, currency),
+    ).fetchone()
+    if row is None:
+        return 0
+    return row[0] - row[1] if normal == "debit" else row[1] - row[0]
+
+
+def external_balance(conn: sqlite3.Connection, name: str, currency: str) -> int:
+    """The external single-entry balance `name` (e.g. `merchant:M001`); 0 if it has no row."""
+    row = conn.execute(
+        "SELECT balance FROM ext_balances WHERE account = ? AND currency = ?", (name, currency)
+    ).fetchone()
+    return row[0] if row else 0
+
+
+def trial_balance(conn: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+    """{currency: (total debits, total credits)} over the whole ledger; they are always equal."""
+    rows = conn.execute(
+        "SELECT currency, SUM(debits), SUM(credits) FROM ledger_totals GROUP BY currency "
+        "ORDER BY currency"
+    ).fetchall()
+    return {currency: (debits, credits) for currency, debits, credits in rows}
+
+
+# -- posting templates (pure) -------------------------------------------------------------------
+
+
+def _template_amount(value: object, field: str, positive: bool) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise LedgerError(
+            "INVALID_LINE", f"{field}: expected an int of minor units, got {value!r}", field
+        )
+    low = 1 if positive else 0
+    if value < low or value > MAX_AMOUNT:
+        raise LedgerError(
+            "INVALID_LINE", f"{field}: expected {low}..{MAX_AMOUNT}, got {value}", field
+        )
+    return value
+
+
+def payment_lines(
+    channel: str, merchant_id: str, currency: str, amount: int, merchant_fee: int, channel_cost: int
+) -> list[Line]:
+    """A successful payment: the channel holds `amount`, the merchant is owed amount - fee, the
+    fee is income, the channel's cost is an expense taken out of what it holds. Zero lines are
+    left out.
+
+        Dr asset:channel:C        amount
+        Cr liability:merchant:M   amount - merchant_fee
+        Cr income:fee             merchant_fee
+        Dr expense:channel:C      channel_cost
+        Cr asset:channel:C        channel_cost
+    """
+    _template_amount(amount, "amount", positive=True)
+    _template_amount(merchant_fee, "merchant_fee", positive=False)
+    _template_amount(channel_cost, "channel_cost", positive=False)
+    if merchant_fee > amount:
+        raise LedgerError(
+            "INVALID_LINE", f"merchant_fee: {merchant_fee} exceeds amount {amount}", "merchant_fee"
+        )
+    asset, merchant = f"asset:channel:{channel}", f"liability:merchant:{merchant_id}"
+    lines = [
+        Line(asset, currency, amount, 0),
+        Line(merchant, currency, 0, amount - merchant_fee),
+        Line("income:fee", currency, 0, merchant_fee),
+        Line(f"expense:channel:{channel}", currency, channel_cost, 0),
+        Line(asset, currency, 0, channel_cost),
+    ]
+    return [line for line in lines if line.debit or line.credit]
+
+
+def refund_lines(channel: str, merchant_id: str, currency: str, amount: int) -> list[Line]:
+    """A successful refund: the merchant's balance pays it back through the channel. Fees are not
+    returned (the merchant bears them).
+
+        Dr liability:merchant:M   amount
+        Cr asset:channel:C        amount
+    """
+    _template_amount(amount, "amount", positive=True)
+    return [
+        Line(f"liability:merchant:{merchant_id}", currency, amount, 0),
+        Line(f"asset:channel:{channel}", currency, 0, amount),
+    ]
+
+
+# -- schema ---------------------------------------------------------------------------------------
+
+_IMMUTABLE = ("journal_entries", "postings")
+
+
+def create_tables(db: sqlite_utils.Database) -> None:
+    """Create the ledger's tables, indexes and immutability triggers (idempotent)."""
+    db.table("journal_entries").create(
+        {"entry_id": int, "at_ms": int, "ref": str, "memo": str},
+        pk="entry_id",
+        not_null={"at_ms", "ref", "memo"},
+        if_not_exists=True,
+    )
+    db.table("postings").create(
+        {
+            "posting_id": int,
+            "entry_id": int,
+            "account": str,
+            "currency": str,
+            "debit": int,
+            "credit": int,
+        },
+        pk="posting_id",
+        not_null={"entry_id", "account", "currency", "debit", "credit"},
+        foreign_keys=[("entry_id", "journal_entries", "entry_id")],
+        if_not_exists=True,
+    )
+    db.table("postings").create_index(["entry_id"], if_not_exists=True)
+    db.table("ledger_totals").create(
+        {"account": str, "currency": str, "debits": int, "credits": int},
+        pk=("account", "currency"),
+        not_null={"debits", "credits"},
+        if_not_exists=True,
+    )
+    db.table("ext_balances").create(
+        {"account": str, "currency": str, "balance": int, "updated_ms": int},
+        pk=("account", "currency"),
+        not_null={"balance", "updated_ms"},
+        if_not_exists=True,
+    )
+    for table in _IMMUTABLE:
+        for op in ("UPDATE", "DELETE"):
+            db.execute(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} are immutable: post a correcting entry'); END"
+            )
