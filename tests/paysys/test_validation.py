@@ -28,7 +28,12 @@ VALID = {
         "device_id": "D1",
         "subject": "coffee",
     },
-    "pay.confirm_otp": {"type": "pay.confirm_otp", **COMMON, "order_id": "P0000000001", "otp": "012345"},
+    "pay.confirm_otp": {
+        "type": "pay.confirm_otp",
+        **COMMON,
+        "order_id": "P0000000001",
+        "otp": "012345",
+    },
     "pay.query": {"type": "pay.query", **COMMON, "order_id": "P0000000001"},
     "refund.create": {
         "type": "refund.create",
