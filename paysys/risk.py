@@ -139,7 +139,9 @@ class Risk:
         return len(times)
 
     def assess(self, user_id: str, device_id: str | None, amount: int, now_ms: int) -> Decision:
-        """Decide on one payment attempt and, unless blocked, count it for velocity."""
+        """Decide on one payment attempt and, unless blocked, count it for velocity.
+        A missing device (None or "") skips the device rules."""
+        device_id = device_id or None
         payment = Payment(
             user_id,
             device_id,

@@ -79,6 +79,13 @@ def test_velocity_per_device_across_users():
     assert risk.assess("U9", "D2", 100, 5).outcome == "PASS"
 
 
+def test_an_empty_device_is_no_device():
+    risk = make()
+    for i in range(5):
+        assert risk.assess(f"U{i}", "", 100, i).outcome == "PASS"
+    assert risk._by_device == {}
+
+
 def test_blocked_attempts_do_not_count_for_velocity():
     risk = make(velocity_max=2)
     assert risk.assess("U1", None, 100, 0).outcome == "PASS"
