@@ -1,0 +1,358 @@
+"""The simulated quick-pay bank (sans-IO node): agreements, pays, queries, closes, refunds.
+
+Owns the bank side of the "Quick-pay bank" protocol of docs/protocol.md and the bank's ground
+truth (`self.truth`): card accounts `card:<card_no>`, the platform's account (`platform`), the
+bank's fee account (`bank_fees`) and the `magic` account (the only one allowed to go negative)
+that funds magic cards 4242 and 3220 whatever their balance, so conservation still holds.
+
+Timing model. The bank is an M/G/c queue: `capacity` servers, each free from some instant. A
+request starts at max(now, earliest free server); if it would wait more than `max_queue_ms` it is
+answered at once with ERROR/SYSTEM_BUSY and nothing is done (not even de-duplication). Otherwise
+the reply leaves when service ends (delay = wait + service time). **The outcome and the money
+movement are decided at arrival** (so a `bank.query` arriving during the service of a pay already
+sees it), and the ground truth records `at_ms` = the completion instant of that request. A 3220
+pay answers PROCESSING and settles as SUCCESS 30 s after its completion: the money moves then
+(`next_deadline`/`on_timer`; also applied lazily at the start of `handle`).
+
+De-duplication: a repeated pay, sign, unsign or refund `req_id` is answered from what the bank
+recorded and never moves money twice (a repeated pay of a settled 3220 says SUCCESS). An ERROR pay
+(card 0119) moved no money and never will: `bank.query` shows it DECLINED/PROCESSING_ERROR.
+A refund needs a SUCCESS pay (else NOT_FOUND, also while a 3220 pay is PROCESSING) and enough
+money on the platform's account (else DECLINED/INSUFFICIENT_FUNDS); the fee is not returned.
+Daily limits are per card per local day (`tz_offset_ms`, UTC+8 by default); magic cards skip them.
+"""
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mockbanks.truth import Truth, ref_of
+
+DAY_MS = 86_400_000
+SETTLE_DELAY_MS = 30_000
+MAGIC_ACCOUNT = "magic"
+FEE_ACCOUNT = "bank_fees"
+FUNDED_MAGIC = ("4242", "3220")  # always succeed; topped up from MAGIC_ACCOUNT when short
+# magic last four digits -> (result, code) answered to a pay, nothing checked, no money moved
+MAGIC_FAILURES = {
+    "0002": ("DECLINED", "CARD_FROZEN"),
+    "9995": ("DECLINED", "INSUFFICIENT_FUNDS"),
+    "0119": ("ERROR", "PROCESSING_ERROR"),
+}
+MAGIC_SUFFIXES = FUNDED_MAGIC + tuple(MAGIC_FAILURES)
+# the life of a pay at the bank: status -> {event: new status}; absent = final
+PAY_TRANSITIONS: dict[str, dict[str, str]] = {"PROCESSING": {"settle": "SUCCESS"}}
+# how a pay's status reads in bank.query / bank.close: status -> result (code kept unless given)
+QUERY_RESULT = {"SUCCESS": "SUCCESS", "PROCESSING": "PROCESSING", "DECLINED": "DECLINED",
+                "ERROR": "DECLINED", "CLOSED": "CLOSED"}
+
+
+@dataclass(slots=True)
+class _Card:
+    user_id: str
+    card_no: str
+    account: str
+    daily_limit: int
+    frozen: bool
+    day: int = -1
+    used: int = 0
+
+
+@dataclass(slots=True)
+class _Pay:
+    req_id: str
+    status: str
+    code: str | None
+    amount: int | None
+    card_no: str | None = None
+    bank_txn_id: str | None = None
+    refunded: int = 0
+    settle_at: int | None = None
+
+    def fire(self, event: str) -> None:
+        try:
+            self.status = PAY_TRANSITIONS[self.status][event]
+        except KeyError:
+            raise ValueError(f"pay {self.req_id}: no transition {event!r} from {self.status}") from None
+
+
+def _bad(body: dict, strs: tuple[str, ...], money: bool, currency: str) -> tuple[str, str] | None:
+    """(field, problem) of the first invalid field of `body`, or None."""
+    for field in strs:
+        value = body.get(field)
+        if not isinstance(value, str) or not value:
+            return field, f"expected a non-empty string, got {value!r}"
+    if money:
+        amount = body.get("amount")
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            return "amount", f"expected a positive integer of minor units, got {amount!r}"
+        if body.get("currency") != currency:
+            return "currency", f"expected {currency!r}, got {body.get('currency')!r}"
+    return None
+
+
+class Bank:
+    """A quick-pay bank node: `handle(src, body, now_ms)`, `next_deadline()`, `on_timer(now_ms)`."""
+
+    def __init__(
+        self, *, name: str, rng: random.Random, fee_rule, capacity: int, max_queue_ms: int,
+        service_time: Callable[[random.Random], int], platform_account: str = "platform",
+        currency: str = "CNY", tz_offset_ms: int = 8 * 3600 * 1000, platform_balance: int = 0,
+    ) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"capacity: expected an integer >= 1, got {capacity!r}")
+        if isinstance(max_queue_ms, bool) or not isinstance(max_queue_ms, int) or max_queue_ms < 0:
+            raise ValueError(f"max_queue_ms: expected an integer >= 0, got {max_queue_ms!r}")
+        self.name, self.rng, self.fee_rule = name, rng, fee_rule
+        self.capacity, self.max_queue_ms, self.service_time = capacity, max_queue_ms, service_time
+        self.platform_account, self.currency, self.tz_offset_ms = platform_account, currency, tz_offset_ms
+        self.truth = Truth()
+        self.truth.open(platform_account, currency, platform_balance)
+        self.truth.open(FEE_ACCOUNT, currency, 0)
+        self.truth.open(MAGIC_ACCOUNT, currency, 0, overdraft=True)
+        self._free = [0] * capacity            # instant each server becomes free
+        self._cards: dict[str, _Card] = {}
+        self._agreements: dict[str, str | None] = {}   # agreement_no -> card_no (None = revoked)
+        self._active: dict[str, str] = {}      # card_no -> its active agreement_no
+        self._signs: dict[str, dict] = {}      # req_id -> stored answer (bank.sign / bank.unsign)
+        self._pays: dict[str, _Pay] = {}
+        self._refunds: dict[str, _Pay] = {}
+        self._pending: dict[str, _Pay] = {}    # PROCESSING pays awaiting settlement
+        self._seq = 0
+        self._ops = {"bank.sign": self._sign, "bank.unsign": self._unsign, "bank.pay": self._pay,
+                     "bank.query": self._query, "bank.close": self._close,
+                     "bank.refund": self._refund}
+
+    # -- population -------------------------------------------------------------------------
+    def open_account(self, user_id: str, card_no: str, balance: int, daily_limit: int,
+                     frozen: bool = False) -> None:
+        """Open the card `card_no` of `user_id` holding `balance` minor units."""
+        if card_no in self._cards:
+            raise ValueError(f"card_no: {card_no} is already open")
+        account = f"card:{card_no}"
+        self.truth.open(account, self.currency, balance)
+        self._cards[card_no] = _Card(user_id, card_no, account, daily_limit, frozen)
+
+    def set_frozen(self, card_no: str, frozen: bool = True) -> None:
+        self._cards[card_no].frozen = frozen
+
+    def local_day(self, now_ms: int) -> int:
+        """Number of the bank's local calendar day containing `now_ms`."""
+        return (now_ms + self.tz_offset_ms) // DAY_MS
+
+    # -- node contract ----------------------------------------------------------------------
+    def handle(self, src: str, body: dict, now_ms: int) -> list[tuple]:
+        effects = self._settle_due(now_ms)
+        kind = body.get("type")
+        if kind == "net.error" or (isinstance(kind, str) and kind.endswith(".reply")):
+            return effects          # the bank sends no requests: nothing to retry
+        op = self._ops.get(kind)
+        if op is None:
+            return effects + [("reply", {"type": f"{kind}.reply", "req_id": body.get("req_id"),
+                                         "result": "ERROR", "code": "UNKNOWN_TYPE"}, 0)]
+        delay = self._admit(now_ms)
+        if delay is None:
+            busy = {"type": f"{kind}.reply", "req_id": body.get("req_id"), "result": "ERROR",
+                    "code": "SYSTEM_BUSY"}
+            return effects + [("reply", busy, 0)]
+        reply, events = op(body, now_ms, now_ms + delay)
+        return effects + events + [("reply", {"type": f"{kind}.reply", **reply}, delay)]
+
+    def next_deadline(self) -> int | None:
+        return min((p.settle_at for p in self._pending.values()), default=None)
+
+    def on_timer(self, now_ms: int) -> list[tuple]:
+        return self._settle_due(now_ms)
+
+    def _admit(self, now_ms: int) -> int | None:
+        """Reply delay of a request arriving now, or None when its queue wait is too long."""
+        server = min(range(self.capacity), key=self._free.__getitem__)
+        start = max(now_ms, self._free[server])
+        if start - now_ms > self.max_queue_ms:
+            return None
+        self._free[server] = start + max(0, int(self.service_time(self.rng)))
+        return self._free[server] - now_ms
+
+    def _next_id(self, prefix: str) -> str:
+        self._seq += 1
+        return f"{prefix}{self._seq:010d}"
+
+    @staticmethod
+    def _invalid(body: dict, bad: tuple[str, str]) -> tuple[dict, list]:
+        req_id = body.get("req_id") if isinstance(body.get("req_id"), str) else None
+        return {"req_id": req_id, "result": "ERROR", "code": "INVALID_PARAM", "field": bad[0],
+                "message": f"{bad[0]}: {bad[1]}"}, []
+
+    # -- agreements -------------------------------------------------------------------------
+    def _sign(self, body: dict, now_ms: int, done_ms: int) -> tuple[dict, list]:
+        if bad := _bad(body, ("req_id", "user_id", "card_no"), False, self.currency):
+            return self._invalid(body, bad)
+        req_id, user_id, card_no = body["req_id"], body["user_id"], body["card_no"]
+        if req_id in self._signs:
+            return dict(self._signs[req_id]), []
+        if card_no not in self._cards and card_no.endswith(MAGIC_SUFFIXES):
+            self.open_account(user_id, card_no, 0, 0)   # magic cards need no prior account
+        card = self._cards.get(card_no)
+        if card is None or card.user_id != user_id:
+            answer = {"req_id": req_id, "result": "DECLINED", "code": "INVALID_CARD",
+                      "agreement_no": None}
+        else:
+            if card_no not in self._active:
+                self._active[card_no] = self._next_id("AG")
+                self._agreements[self._active[card_no]] = card_no
+            answer = {"req_id": req_id, "result": "OK", "code": None,
+                      "agreement_no": self._active[card_no]}
+        self._signs[req_id] = answer
+        return dict(answer), []
+
+    def _unsign(self, body: dict, now_ms: int, done_ms: int) -> tuple[dict, list]:
+        if bad := _bad(body, ("req_id", "agreement_no"), False, self.currency):
+            return self._invalid(body, bad)
+        req_id, agreement_no = body["req_id"], body["agreement_no"]
+        if req_id not in self._signs:
+            result = "NOT_FOUND"
+            if agreement_no in self._agreements:
+                result = "OK"
+                card_no = self._agreements[agreement_no]
+                if card_no is not None:
+                    self._agreements[agreement_no] = None
+                    del self._active[card_no]
+            self._signs[req_id] = {"req_id": req_id, "result": result, "code": None,
+                                   "agreement_no": agreement_no}
+        return dict(self._signs[req_id]), []
+
+    # -- pays -------------------------------------------------------------------------------
+    @staticmethod
+    def _pay_answer(pay: _Pay) -> dict:
+        result, code = pay.status, pay.code
+        if pay.status == "CLOSED":
+            result = "DECLINED"
+        return {"req_id": pay.req_id, "result": result, "code": code,
+                "bank_txn_id": pay.bank_txn_id, "amount": pay.amount}
+
+    def _pay(self, body: dict, now_ms: int, done_ms: int) -> tuple[dict, list]:
+        if bad := _bad(body, ("req_id", "agreement_no"), True, self.currency):
+            return self._invalid(body, bad)
+        req_id, amount = body["req_id"], body["amount"]
+        if req_id in self._pays:
+            return self._pay_answer(self._pays[req_id]), []
+        card_no = self._agreements.get(body["agreement_no"])
+        card = self._cards.get(card_no) if card_no else None
+        pay = _Pay(req_id, "DECLINED", "AGREEMENT_INVALID", amount, card_no)
+        self._pays[req_id] = pay
+        if card is None:
+            return self._pay_answer(pay), []
+        suffix = card_no[-4:]
+        if suffix in MAGIC_FAILURES:
+            pay.status, pay.code = MAGIC_FAILURES[suffix]
+            return self._pay_answer(pay), []
+        if suffix not in FUNDED_MAGIC:
+            day = self.local_day(now_ms)   # the limit of the day the pay arrives
+            pay.code = self._decline_code(card, amount, day)
+            if pay.code is not None:
+                return self._pay_answer(pay), []
+            card.day, card.used = day, (card.used if card.day == day else 0) + amount
+        pay.code, pay.bank_txn_id = None, self._next_id("BT")
+        if suffix == "3220":
+            pay.status, pay.settle_at = "PROCESSING", done_ms + SETTLE_DELAY_MS
+            self._pending[req_id] = pay
+            return self._pay_answer(pay), []
+        pay.status = "SUCCESS"
+        return self._pay_answer(pay), [self._move_pay(pay, card, done_ms)]
+
+    def _decline_code(self, card: _Card, amount: int, day: int) -> str | None:
+        """Why an ordinary card cannot pay `amount` on local `day`, or None."""
+        if card.frozen:
+            return "CARD_FROZEN"
+        if (card.used if card.day == day else 0) + amount > card.daily_limit:
+            return "LIMIT_EXCEEDED"
+        if self.truth.balance(card.account, self.currency) < amount:
+            return "INSUFFICIENT_FUNDS"
+        return None
+
+    def _move_pay(self, pay: _Pay, card: _Card, at_ms: int) -> tuple:
+        """Move the money of a successful pay; returns its bank.txn event."""
+        ref, cur, amount = ref_of(pay.req_id), self.currency, pay.amount
+        fee = self.fee_rule.fee(amount)
+        short = amount - self.truth.balance(card.account, cur)
+        if short > 0 and card.card_no.endswith(FUNDED_MAGIC):
+            self.truth.move(MAGIC_ACCOUNT, card.account, short, cur, at_ms, ref, pay.bank_txn_id,
+                            "magic")
+        self.truth.move(card.account, self.platform_account, amount - fee, cur, at_ms, ref,
+                        pay.bank_txn_id, "pay")
+        self.truth.move(card.account, FEE_ACCOUNT, fee, cur, at_ms, ref, pay.bank_txn_id, "fee")
+        txn = self.truth.record(ref, pay.bank_txn_id, "pay", amount, fee, cur, at_ms)
+        return ("event", "bank.txn", ref, {**txn, "req_id": pay.req_id, "account": card.account,
+                                           "user_id": card.user_id})
+
+    def _settle_due(self, now_ms: int) -> list[tuple]:
+        due = sorted((p for p in self._pending.values() if p.settle_at <= now_ms),
+                     key=lambda p: p.settle_at)
+        events = []
+        for pay in due:
+            del self._pending[pay.req_id]
+            pay.fire("settle")
+            events.append(self._move_pay(pay, self._cards[pay.card_no], pay.settle_at))
+        return events
+
+    # -- query, close -----------------------------------------------------------------------
+    def _view(self, req_id: str) -> dict | None:
+        record = self._pays.get(req_id) or self._refunds.get(req_id)
+        if record is None:
+            return None
+        code = "CLOSED" if record.status == "CLOSED" else record.code
+        return {"req_id": req_id, "result": QUERY_RESULT[record.status], "code": code,
+                "amount": record.amount, "bank_txn_id": record.bank_txn_id}
+
+    def _query(self, body: dict, now_ms: int, done_ms: int) -> tuple[dict, list]:
+        if bad := _bad(body, ("req_id",), False, self.currency):
+            return self._invalid(body, bad)
+        view = self._view(body["req_id"])
+        if view is None:
+            view = {"req_id": body["req_id"], "result": "NOT_FOUND", "code": None,
+                    "amount": None, "bank_txn_id": None}
+        return view, []
+
+    def _close(self, body: dict, now_ms: int, done_ms: int) -> tuple[dict, list]:
+        if bad := _bad(body, ("req_id",), False, self.currency):
+            return self._invalid(body, bad)
+        req_id = body["req_id"]
+        if self._view(req_id) is None:   # never seen: a later pay with this req_id is declined
+            self._pays[req_id] = _Pay(req_id, "CLOSED", "CLOSED", None)
+        return self._view(req_id), []
+
+    # -- refunds ----------------------------------------------------------------------------
+    def _refund(self, body: dict, now_ms: int, done_ms: int) -> tuple[dict, list]:
+        if bad := _bad(body, ("req_id", "orig_req_id"), True, self.currency):
+            return self._invalid(body, bad)
+        req_id, amount = body["req_id"], body["amount"]
+        if req_id in self._refunds:
+            return self._refund_answer(self._refunds[req_id]), []
+        pay = self._pays.get(body["orig_req_id"])
+        code = None
+        if pay is None or pay.status != "SUCCESS":
+            code = "NOT_FOUND"
+        elif pay.refunded + amount > pay.amount:
+            code = "EXCEEDS_REFUNDABLE"
+        elif self.truth.balance(self.platform_account, self.currency) < amount:
+            code = "INSUFFICIENT_FUNDS"
+        refund = _Pay(req_id, "DECLINED", code, amount)
+        self._refunds[req_id] = refund
+        if code is not None:
+            return self._refund_answer(refund), []
+        refund.status, refund.code, refund.bank_txn_id = "SUCCESS", None, self._next_id("BR")
+        refund.card_no = pay.card_no
+        pay.refunded += amount
+        card, ref = self._cards[pay.card_no], ref_of(req_id)
+        self.truth.move(self.platform_account, card.account, amount, self.currency, done_ms, ref,
+                        refund.bank_txn_id, "refund")
+        txn = self.truth.record(ref, refund.bank_txn_id, "refund", amount, 0, self.currency,
+                                done_ms)
+        event = ("event", "bank.txn", ref, {**txn, "req_id": req_id, "account": card.account,
+                                            "user_id": card.user_id, "orig_req_id": pay.req_id})
+        return self._refund_answer(refund), [event]
+
+    @staticmethod
+    def _refund_answer(refund: _Pay) -> dict:
+        return {"req_id": refund.req_id, "result": refund.status, "code": refund.code,
+                "bank_txn_id": refund.bank_txn_id, "amount": refund.amount}
