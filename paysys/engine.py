@@ -41,8 +41,10 @@ MERCHANT_API = {
     "agreement.unsign": agreements.unsign,
 }
 
-# (channel reply type) -> operation, for channels that do not echo our request id
+# (channel reply type) -> operation, for answers that do not carry our own request id: WeChat's,
+# and the bank's query/close answers (they carry the id of the pay they are about)
 REPLY_OPS = {
+    "bank.query.reply": "query", "bank.close.reply": "close",
     "wx.unifiedorder.reply": "pay", "wx.orderquery.reply": "query",
     "wx.closeorder.reply": "close", "wx.refund.reply": "refund",
 }
@@ -173,7 +175,12 @@ class PaySys:
         self.event("channel.request", ref, {"channel": channel, "req_id": req_id, "op": op})
 
     def answer(self, src: str, request: dict, reply: dict, now_ms: int, deferred: bool) -> None:
-        """The final answer to a merchant request: remembered for its idempotency key, then sent."""
+        """The final answer to a merchant request: remembered for its idempotency key, then sent.
+
+        The answer echoes the request's idempotency key, as Stripe's Idempotency-Key header does:
+        it is how a merchant matches an answer that comes after it stopped waiting."""
+        if request.get("idempotency_key"):
+            reply = dict(reply, idempotency_key=request["idempotency_key"])
         self.gateway.remember(self.conn, request, reply, now_ms)
         if deferred:
             self.send(src, reply)
@@ -249,10 +256,11 @@ class PaySys:
             self.event("gateway.reject", str(body.get("merchant_id", "")),
                        {"type": kind, "code": err.code, "field": err.field})
             reply = err.to_reply(kind)
-            if err.code not in ("BAD_SIGNATURE", "REPLAY", "INVALID_PARAM", "IDEMPOTENCY_CONFLICT",
-                                "MERCHANT_DISABLED"):
-                self.gateway.remember(self.conn, body, reply, now_ms)
-            self.reply(reply)
+            if err.code in ("BAD_SIGNATURE", "REPLAY", "INVALID_PARAM", "IDEMPOTENCY_CONFLICT",
+                            "MERCHANT_DISABLED"):
+                self.reply(reply)  # refused at the door: nothing to remember
+            else:
+                self.answer(src, body, reply, now_ms, deferred=False)
 
     def _match(self, channel: str, body: dict) -> tuple[str | None, str, str]:
         req_id = body.get("req_id")
@@ -260,7 +268,8 @@ class PaySys:
             ch, op, ref = self.inflight[req_id]
             return req_id, op, ref
         op = REPLY_OPS.get(body["type"])
-        ref = body.get("out_refund_no") or body.get("out_trade_no") or ""
+        ref = (body.get("out_refund_no") or body.get("out_trade_no")
+               or str(req_id or "").split(".", 1)[0])
         if op:
             req_id = self._by_key.get((channel, op, ref))
             if req_id in self.inflight:
@@ -281,7 +290,7 @@ class PaySys:
         self._forget(req_id)
         outcome = self.adapters[channel].classify(op, body)
         store.close_request(self.conn, req_id, "answered", outcome.kind, now_ms)
-        self.health.record(channel, outcome.kind != "unknown", now_ms)
+        self.router.record(channel, outcome.kind != "unknown", now_ms)
         self.event("channel.reply", ref, {"channel": channel, "req_id": req_id, "op": op,
                                           "outcome": outcome.kind, "code": outcome.code})
         FLOWS[op](self, channel, ref, req_id, outcome, now_ms)
@@ -295,7 +304,7 @@ class PaySys:
             return
         channel, op, ref = self._forget(req_id)
         store.close_request(self.conn, req_id, "refused", "refused", now_ms)
-        self.health.record(channel, False, now_ms)
+        self.router.record(channel, False, now_ms)
         self.event("channel.reply", ref, {"channel": channel, "req_id": req_id, "op": op,
                                           "outcome": "refused", "code": "CONNECTION_REFUSED"})
         REFUSED[op](self, channel, ref, req_id, now_ms)
@@ -324,7 +333,7 @@ class PaySys:
             return
         channel, op, ref = self._forget(req_id)
         store.close_request(self.conn, req_id, "timeout", "", now_ms)
-        self.health.record(channel, False, now_ms)
+        self.router.record(channel, False, now_ms)
         self.event("channel.timeout", ref, {"channel": channel, "req_id": req_id, "op": op})
         TIMEOUTS[op](self, channel, ref, req_id, now_ms)
 

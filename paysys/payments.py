@@ -19,6 +19,7 @@ EXTERNAL = {"CREATED": "PROCESSING", "UNKNOWN": "PROCESSING"}  # what a merchant
 
 def _order_view(order: dict, reply_type: str, code_url: str = "") -> dict:
     reply = {"type": f"{reply_type}.reply", "ok": True, "order_id": order["order_id"],
+             "merchant_order_no": order["merchant_order_no"], "channel": order["channel"],
              "status": EXTERNAL.get(order["status"], order["status"]),
              "amount": order["amount"], "refunded": order["refunded"]}
     if order.get("error_code"):
@@ -38,7 +39,10 @@ def create(node, src: str, body: dict, now_ms: int) -> None:
         if not same:
             raise GatewayError("DUPLICATE_ORDER", "merchant_order_no: already used for another order",
                                "merchant_order_no")
-        node.reply(_order_view(existing, body["type"]))
+        # the same request again while the first is still in flight: its answer is not final yet,
+        # so it is not remembered under the idempotency key
+        view = _order_view(existing, body["type"])
+        node.reply(dict(view, idempotency_key=body["idempotency_key"]))
         return
     order_id = node.new_id("P")
     route = node.router.route(body["product"], body["amount"], body["currency"], now_ms)

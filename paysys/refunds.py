@@ -29,7 +29,7 @@ def create(node, src: str, body: dict, now_ms: int) -> None:
     if existing is not None:
         if (existing["order_id"], existing["amount"]) != (body["order_id"], body["amount"]):
             raise GatewayError("DUPLICATE_ORDER", "refund_no: already used for another refund", "refund_no")
-        node.reply(_view(existing, body["type"]))
+        node.answer(src, body, _view(existing, body["type"]), now_ms, deferred=False)
         return
     order = store.pay_order(conn, body["order_id"])
     if order is None or order["merchant_id"] != merchant_id:

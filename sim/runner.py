@@ -1,0 +1,222 @@
+"""One run of a scenario: build the world, simulate it, write the run database, verify it.
+
+    result = run(scenario, db_path)          # -> RunResult (its .summary is the --json object)
+
+The run database (docs/run-database.md) receives the payment system's tables as it runs, then
+the event log, the fault windows, the mocks' ground truth and the oracle's verdict.
+"""
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+import simpy
+
+from mockbanks.bank import Bank
+from mockbanks.fees import Fee
+from mockbanks.wechat import WeChat
+from paysys.config import ChannelConfig, PaySysConfig
+from paysys.engine import PaySys
+from paysys.gateway import Merchant
+from paysys.money import FeeRule
+from paysys.risk import RiskRules
+from paysys.store import open_store
+from sim import oracle, population
+from sim.actors import Actors
+from sim.eventlog import EventLog
+from sim.network import Network
+from sim.rng import stream
+from sim.scenario import Scenario
+from sim.traffic import Traffic
+from sim.world import World
+
+PROGRESS_STEPS = 200
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    db_path: str
+    digest: str
+    verdict: oracle.Verdict
+    wall_s: float
+    payments: int
+    timeouts: int
+    summary: dict
+
+
+def paysys_config(scenario: Scenario, merchants: list[population.MerchantKeys]) -> PaySysConfig:
+    """The payment system's configuration, as the scenario declares it."""
+    return PaySysConfig(
+        merchants=tuple(
+            Merchant(m.merchant_id, m.secret, m.sign_type, scenario.merchants.fee_rate_bp, "active")
+            for m in merchants
+        ),
+        channels=tuple(
+            ChannelConfig(c.id, c.kind, c.products, c.priority,
+                          FeeRule(c.fee.rate_bp, c.fee.fixed, c.fee.minimum, c.fee.maximum),
+                          c.min_amount, c.max_amount, c.timeout_ms, c.api_key)
+            for c in scenario.channels
+        ),
+        risk=RiskRules(scenario.risk.max_amount, scenario.risk.challenge_amount,
+                       scenario.risk.velocity_window_ms, scenario.risk.velocity_max),
+        routing_policy=scenario.routing.policy,
+        notify_schedule_ms=scenario.notifications.schedule_ms,
+    )
+
+
+def _channel_node(scenario: Scenario, channel, users: list[population.User]):
+    fee = Fee(channel.fee.rate_bp, channel.fee.fixed, channel.fee.minimum, channel.fee.maximum)
+    rng = stream(scenario.seed, f"node:{channel.id}")
+    currency = scenario.traffic.currency
+    if channel.kind == "bank":
+        node = Bank(name=channel.id, rng=rng, fee_rule=fee, capacity=channel.capacity,
+                    max_queue_ms=channel.max_queue_ms, service_time=channel.service_time.sample,
+                    currency=currency)
+        for u in users:
+            node.open_account(u.user_id, u.card_no, u.bank_balance, scenario.population.daily_limit,
+                              frozen=u.frozen)
+        return node
+    node = WeChat(name=channel.id, rng=rng, fee_rule=fee, api_key=channel.api_key,
+                  duplicate_notify_probability=channel.duplicate_notify_probability,
+                  currency=currency)
+    for u in users:
+        node.open_wallet(u.user_id, u.wallet_balance)
+    return node
+
+
+class Simulation:
+    """A built world, ready to run: the nodes, the actors, the traffic."""
+
+    def __init__(self, scenario: Scenario, conn: sqlite3.Connection, log: EventLog | None = None):
+        self.scenario = scenario
+        self.conn = conn
+        self.log = log or EventLog()
+        self.env = simpy.Environment(initial_time=scenario.start_ms)
+        self.world = World(self.env, Network(scenario), self.log)
+        users = population.users(scenario)
+        merchants = population.merchants(scenario)
+        self.paysys = PaySys(conn, paysys_config(scenario, merchants), stream(scenario.seed, "node:paysys"))
+        self.world.add(self.paysys)
+        self.channels = [_channel_node(scenario, c, users) for c in scenario.channels]
+        for node in self.channels:
+            self.world.add(node)
+        kinds = {}
+        for c in scenario.channels:
+            kinds.setdefault(c.kind, c.id)
+        self.actors = Actors(self.world, scenario, users, merchants, kinds)
+        self.traffic = Traffic(self.world, scenario, self.actors.start_payment)
+        for f in scenario.faults:
+            start, end = scenario.start_ms + f.start_ms, scenario.start_ms + f.end_ms
+            data = {"kind": f.kind, "target": f.target, "probability": f.probability}
+            self.world.later(f.start_ms, self.log.add, start, "fault.start", str(f.index), "", f.target, data)
+            self.world.later(f.end_ms, self.log.add, end, "fault.end", str(f.index), "", f.target, data)
+
+    def run(self, progress=None) -> None:
+        start, end = self.scenario.start_ms, self.scenario.end_ms
+        step = max(1, (end - start) // PROGRESS_STEPS)
+        t = start
+        while t < end:
+            t = min(end, t + step)
+            self.env.run(until=t)
+            if progress:
+                progress(t - start, end - start)
+
+
+def _write_world(sim: Simulation, conn: sqlite3.Connection) -> str:
+    sc = sim.scenario
+    digest = sim.log.write(conn)
+    conn.execute("BEGIN")
+    conn.execute("CREATE TABLE IF NOT EXISTS faults (fault_id INTEGER PRIMARY KEY, kind TEXT, "
+                 "target TEXT, start_ms INTEGER, end_ms INTEGER, probability REAL, params TEXT)")
+    conn.executemany("INSERT INTO faults VALUES (?,?,?,?,?,?,?)", [
+        (f.index, f.kind, f.target, sc.start_ms + f.start_ms, sc.start_ms + f.end_ms, f.probability,
+         json.dumps({"extra": repr(f.extra)} if f.extra else {}))
+        for f in sc.faults
+    ])
+    conn.execute("CREATE TABLE IF NOT EXISTS truth_accounts (node TEXT, account TEXT, currency TEXT, "
+                 "initial INTEGER, balance INTEGER, PRIMARY KEY (node, account, currency))")
+    conn.execute("CREATE TABLE IF NOT EXISTS truth_txns (node TEXT, ref TEXT, channel_ref TEXT, "
+                 "kind TEXT, amount INTEGER, fee INTEGER, currency TEXT, status TEXT, at_ms INTEGER)")
+    for node in sim.channels:
+        conn.executemany("INSERT INTO truth_accounts VALUES (?,?,?,?,?)", [
+            (node.name, a["account"], a["currency"], a["initial"], a["balance"])
+            for a in node.truth.accounts()
+        ])
+        conn.executemany("INSERT INTO truth_txns VALUES (?,?,?,?,?,?,?,?,?)", [
+            (node.name, t["ref"], t["channel_ref"], t["kind"], t["amount"], t["fee"], t["currency"],
+             t["status"], t["at_ms"])
+            for t in node.truth.txns()
+        ])
+    conn.execute("CREATE INDEX IF NOT EXISTS truth_txns_ref ON truth_txns(ref)")
+    conn.execute("COMMIT")
+    return digest
+
+
+def _write_run_table(conn: sqlite3.Connection, values: dict) -> None:
+    conn.execute("CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT)")
+    conn.execute("BEGIN")
+    conn.executemany("INSERT OR REPLACE INTO run VALUES (?,?)", [(k, str(v)) for k, v in values.items()])
+    conn.execute("COMMIT")
+
+
+def _counts(conn: sqlite3.Connection, table: str) -> dict:
+    rows = conn.execute(f"SELECT status, COUNT(*) FROM {table} GROUP BY status ORDER BY status").fetchall()
+    return {"total": sum(n for _, n in rows), "by_status": dict(rows)}
+
+
+def paysim_version() -> str:
+    try:
+        return version("paysim")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def run(scenario: Scenario, db_path: str, progress=None, log: EventLog | None = None) -> RunResult:
+    """Simulate `scenario` into a fresh run database at `db_path` and verify it."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        if os.path.exists(db_path + suffix):
+            os.remove(db_path + suffix)
+    wall = time.perf_counter()
+    conn = open_store(db_path)
+    try:
+        sim = Simulation(scenario, conn, log)
+        sim.run(progress)
+        digest = _write_world(sim, conn)
+        verdict = oracle.verify(conn, scenario)
+        oracle.write(conn, verdict)
+        wall_s = time.perf_counter() - wall
+        _write_run_table(conn, {
+            "scenario": scenario.name, "scenario_file": scenario.path, "seed": scenario.seed,
+            "digest": digest, "start_ms": scenario.start_ms, "traffic_end_ms": scenario.traffic_end_ms,
+            "faults_end_ms": scenario.faults_end_ms, "end_ms": scenario.end_ms,
+            "ok": int(verdict.ok), "wall_s": round(wall_s, 3), "paysim_version": paysim_version(),
+            "description": scenario.description,
+        })
+        payments = _counts(conn, "pay_orders")
+        summary = {
+            "scenario": scenario.name,
+            "file": scenario.path,
+            "seed": scenario.seed,
+            "digest": digest,
+            "ok": verdict.ok,
+            "payments": payments,
+            "refunds": _counts(conn, "refund_orders"),
+            "invariants": {
+                name: {"ok": r.ok, "violations": r.violations, "first": r.first, "last": r.last,
+                       "worst": r.worst, "refs": r.refs}
+                for name, r in verdict.invariants.items()
+            },
+            "expectations": [{"name": e.name, "ok": e.ok, "detail": e.detail} for e in verdict.expectations],
+            "metrics": verdict.metrics,
+            "db": db_path,
+            "wall_s": round(wall_s, 3),
+            "simulated_s": (scenario.end_ms - scenario.start_ms) // 1000,
+        }
+        return RunResult(scenario, db_path, digest, verdict, wall_s, payments["total"],
+                         sim.world.timeouts, summary)
+    finally:
+        conn.close()

@@ -1,0 +1,49 @@
+"""Arrivals of payments: a Poisson process whose rate follows the scenario's daily curve.
+
+The rate is `rate_per_min` times the multiplier of the current local hour (UTC+8) when the
+scenario gives a 24-hour `curve`. Arrivals are drawn one at a time (exponential gaps at the
+current rate); an hour whose multiplier is 0 is skipped. Traffic stops at the end of the
+scenario's `duration`.
+"""
+
+from sim.rng import stream
+from sim.scenario import Scenario
+from sim.world import World
+
+HOUR_MS = 3_600_000
+LOCAL_OFFSET_MS = 8 * HOUR_MS
+
+
+class Traffic:
+    def __init__(self, world: World, scenario: Scenario, start_payment):
+        self.world = world
+        self.rate_per_ms = scenario.traffic.rate_per_min / 60_000
+        self.curve = scenario.traffic.curve
+        self.end_ms = scenario.traffic_end_ms
+        self.start_payment = start_payment
+        self.rng = stream(scenario.seed, "traffic.arrivals")
+        self.arrivals = 0
+        self._schedule()
+
+    def rate_at(self, now_ms: int) -> float:
+        if not self.curve:
+            return self.rate_per_ms
+        hour = (now_ms + LOCAL_OFFSET_MS) // HOUR_MS % 24
+        return self.rate_per_ms * self.curve[hour]
+
+    def _schedule(self) -> None:
+        now = self.world.now
+        rate = self.rate_at(now)
+        if rate <= 0:
+            gap = HOUR_MS - (now + LOCAL_OFFSET_MS) % HOUR_MS  # to the next hour
+            if now + gap < self.end_ms:
+                self.world.later(gap, self._schedule)
+            return
+        gap = max(1, round(self.rng.expovariate(rate)))
+        if now + gap < self.end_ms:
+            self.world.later(gap, self._arrive)
+
+    def _arrive(self) -> None:
+        self.arrivals += 1
+        self.start_payment()
+        self._schedule()
