@@ -17,6 +17,7 @@ import re
 
 UNITS_MS: dict[str, int] = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1_000, "ms": 1}
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _PART = re.compile(r"\s*(\d+)\s*(ms|d|h|m|s)")
 EXPECTED = 'expected a duration like "250ms", "90s", "15m", "2h", "1d" or "1h30m" (or integer ms)'
 
@@ -44,7 +45,7 @@ def show(value: object, limit: int = 60) -> str:
     elif isinstance(value, int | float):
         text = repr(value)
     elif isinstance(value, dict):
-        text = "{" + ", ".join(f"{k} = {show(v, limit)}" for k, v in value.items()) + "}"
+        text = "{" + ", ".join(f"{_key(k)} = {show(v, limit)}" for k, v in value.items()) + "}"
     elif isinstance(value, list | tuple):
         text = "[" + ", ".join(show(v, limit) for v in value) + "]"
     elif isinstance(value, _dt.date | _dt.time):
@@ -52,6 +53,10 @@ def show(value: object, limit: int = 60) -> str:
     else:
         text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _key(key: object) -> str:
+    return key if isinstance(key, str) and _BARE_KEY.fullmatch(key) else show(str(key))
 
 
 def parse_duration(value: object, where: str) -> int:

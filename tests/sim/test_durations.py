@@ -91,4 +91,5 @@ def test_show_spells_values_as_toml():
     assert show(False) == "false"
     assert show(float("nan")) == "nan"
     assert show({"dist": "fixed", "value": 3}) == '{dist = "fixed", value = 3}'
+    assert show({"a b": 1, "\n": [True]}) == '{"a b" = 1, "\\n" = [true]}'
     assert len(show("x" * 500)) == 60
