@@ -421,21 +421,25 @@ class _Parser:
         return out
 
     def link(self, value, key: str, nodes: tuple[str, ...], both: bool) -> str:
-        """"A->B" (or "A<->B" when `both`) between two known nodes, one of them paysys."""
+        """"A->B" (or "A<->B" when `both`) between paysys and another known node. The wildcard
+        "merchant:*" is refused: a link names one direction between two real nodes."""
         arrows = ("<->", "->") if both else ("->",)
         form = '"A->B" or "A<->B"' if both else '"A->B"'
         arrow = next((a for a in arrows if isinstance(value, str) and a in value), None)
         if arrow is None or value.count(arrow) != 1 or (not both and "<->" in value):
             raise self.fail(key, f"expected a link {form}", value)
         ends = [end.strip() for end in value.split(arrow)]
+        if "merchant:*" in ends:
+            raise self.fail(key, 'expected one merchant per link ("merchant:*" is for the '
+                            "merchant_* faults)", value)
         for end in ends:
             if end not in nodes:
-                known = _nodes_text(nodes)
+                known = _nodes_text(tuple(n for n in nodes if n != "merchant:*"))
                 raise self.fail(key, f"unknown node {show(end)}; expected nodes among {known}",
                                 value)
-        if "paysys" not in ends:
-            raise self.fail(key, "expected a link to or from paysys (the others talk only to it)",
-                            value)
+        if "paysys" not in ends or ends[0] == ends[1]:
+            raise self.fail(key, "expected a link between paysys and another node (the others "
+                            "talk only to paysys)", value)
         return arrow.join(ends)
 
     # sections --------------------------------------------------------------------------------

@@ -67,14 +67,22 @@ BAD = {
     "fault target naming an unknown node": (
         BASE + fault(target='"bnak->paysys"'),
         "faults[0].target", 'unknown node "bnak"; expected nodes among paysys, bank, wechat, '
-        'merchant:M001, merchant:M002, merchant:*, got "bnak->paysys"'),
+        'merchant:M001, merchant:M002, got "bnak->paysys"'),
+    "network fault on every merchant": (
+        BASE + fault(target='"paysys->merchant:*"'),
+        "faults[0].target", 'expected one merchant per link ("merchant:*" is for the merchant_* '
+        'faults), got "paysys->merchant:*"'),
+    "link from a node to itself": (
+        BASE + fault(target='"paysys<->paysys"'),
+        "faults[0].target", "expected a link between paysys and another node (the others talk "
+        'only to paysys), got "paysys<->paysys"'),
     "fault target not a link": (
         BASE + fault(target='"bank"'),
         "faults[0].target", 'expected a link "A->B" or "A<->B", got "bank"'),
     "fault link not through paysys": (
         BASE + fault(target='"bank<->wechat"'),
-        "faults[0].target", "expected a link to or from paysys (the others talk only to it), "
-        'got "bank<->wechat"'),
+        "faults[0].target", "expected a link between paysys and another node (the others talk "
+        'only to paysys), got "bank<->wechat"'),
     "merchant fault on an unknown merchant": (
         BASE + fault("merchant_down", '"merchant:M009"'),
         "faults[0].target", "expected a merchant among merchant:M001, merchant:M002, merchant:*, "
@@ -198,7 +206,7 @@ BAD = {
     "link override to an unknown node": (
         BASE + '[network.links."paysys->bnak"]\nlatency = 5\n',
         'network.links."paysys->bnak"', 'unknown node "bnak"; expected nodes among paysys, bank, '
-        'wechat, merchant:M001, merchant:M002, merchant:*, got "paysys->bnak"'),
+        'wechat, merchant:M001, merchant:M002, got "paysys->bnak"'),
     "unknown magic card": (
         BASE + '[population]\nmagic_cards = {"1234" = 0.1}\n',
         "population.magic_cards.1234", 'expected one of "4242", "0002", "9995", "0119", "3220", '
