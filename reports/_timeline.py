@@ -73,6 +73,23 @@ def _lanes(bands: list[dict]) -> int:
     return len(ends)
 
 
+def _marks(points: list[tuple[float, str]], top: float) -> list[dict]:
+    """Vertical markers (traffic end, faults end); labels shifted down when they would collide."""
+    marks, taken = [], []
+    for x, label in sorted(points):
+        width = 6 * len(label) + 6
+        anchor = "end" if x - width > LEFT else "start"
+        lo, hi = (x - width, x) if anchor == "end" else (x, x + width)
+        row = 0
+        while any(r == row and lo < b and a < hi for a, b, r in taken):
+            row += 1
+        taken.append((lo, hi, row))
+        marks.append({"x": round(x, 1), "label": label, "anchor": anchor,
+                      "tx": round(x - 4 if anchor == "end" else x + 4, 1),
+                      "ty": round(top + 11 + 13 * row, 1)})
+    return marks
+
+
 def _x_ticks(start: int, end: int, x_of) -> list[dict]:
     span = end - start
     step = next((t for t in _TICKS if span / t <= 10), _TICKS[-1])
@@ -147,8 +164,8 @@ def build(conn: sqlite3.Connection, present: set[str], start: int | None, end: i
             base += c[key]
     y_ticks = [{"y": round(y_of(v), 1), "label": f"{v:,}"}
                for v in sorted({y_max * i // 4 for i in range(5)})]
-    marks = [{"x": round(x_of(at), 1), "label": name} for name, at in markers.items()
-             if at is not None and start < at < end]
+    marks = _marks([(x_of(at), name) for name, at in markers.items()
+                    if at is not None and start < at < end], top)
     return {
         "width": W, "height": top + PLOT_H + BOTTOM, "top": top, "bottom": top + PLOT_H,
         "left": LEFT, "right": W - RIGHT, "bars": bars, "bands": bands, "marks": marks,

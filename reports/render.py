@@ -27,7 +27,7 @@ _FINAL = ("SUCCEEDED", "FAILED", "CLOSED", "BLOCKED")
 
 @cache
 def _env() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True,
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, auto_reload=False,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(fmt.FILTERS)
     return env
@@ -96,8 +96,36 @@ def _violation(v: object) -> dict | None:
     return {"ref": str(v.get("ref") or ""), "message": str(v.get("message") or ""), "rest": rest}
 
 
+_LATENCY_SQL = """
+SELECT r.channel, a.at_ms - r.at_ms, a.kind FROM
+  (SELECT json_extract(data, '$.req_id') AS req_id, json_extract(data, '$.channel') AS channel,
+          MIN(at_ms) AS at_ms
+     FROM events WHERE kind = 'channel.request' AND json_extract(data, '$.op') = 'pay'
+    GROUP BY 1) AS r
+JOIN
+  (SELECT json_extract(data, '$.req_id') AS req_id, MIN(at_ms) AS at_ms, kind
+     FROM events WHERE kind IN ('channel.reply', 'channel.timeout') GROUP BY 1) AS a
+USING (req_id)
+"""
+
+
 def _pay_latencies(conn) -> dict[str, dict]:
-    """Per channel: latencies (ms) of pay requests to their reply or timeout, and timeouts."""
+    """Per channel: latencies (ms) of pay requests to their first reply or timeout, and timeouts.
+
+    Joined in SQL (JSON1) for speed on large runs; falls back to Python if SQLite lacks JSON1
+    or a `data` cell is not JSON."""
+    try:
+        out: dict[str, dict] = {}
+        for channel, latency, kind in conn.execute(_LATENCY_SQL):
+            stats = out.setdefault(str(channel), {"lat": [], "timeouts": 0})
+            stats["lat"].append(latency)
+            stats["timeouts"] += kind == "channel.timeout"
+        return out
+    except sqlite3.OperationalError:
+        return _pay_latencies_py(conn)
+
+
+def _pay_latencies_py(conn) -> dict[str, dict]:
     pending: dict[str, tuple[str, int]] = {}
     out: dict[str, dict] = {}
     for kind, at_ms, data in conn.execute(

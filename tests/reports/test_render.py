@@ -272,3 +272,18 @@ def test_money_and_time_formatting():
     assert fmt.money(1, "KWD") == "0.001 KWD"
     assert fmt.clock(rundb.START + 1_234) == "10:00:01.234"
     assert fmt.duration(10_000) == "10.0 s" and fmt.duration(3_720_000) == "1 h 2 m"
+
+
+def test_latency_sql_and_python_fallback_agree(tmp_path):
+    from reports import render as render_module
+
+    conn = sqlite3.connect(rundb.build(str(tmp_path / "run.db")))
+    try:
+        fast = render_module._pay_latencies(conn)
+        slow = render_module._pay_latencies_py(conn)
+    finally:
+        conn.close()
+    for stats in (*fast.values(), *slow.values()):
+        stats["lat"].sort()
+    assert fast == slow == {"bank": {"lat": [120, 10_000], "timeouts": 1},
+                            "wechat": {"lat": [300], "timeouts": 0}}
