@@ -32,6 +32,8 @@ from paysys.routing import ChannelHealth, ChannelInfo, Router
 from paysys.signing import sign
 
 HOUSEKEEPING_MS = 3_600_000
+GROUP_COMMIT = 500            # units of work per database commit
+MARK_DELIVERED_BATCH = 64     # outbox rows marked delivered together (re-sent after a crash)
 
 MERCHANT_API = {
     "pay.create": payments.create,
@@ -84,6 +86,8 @@ class PaySys:
         self._delivered: list[int] = []
         self._new_timers: list[tuple] = []
         self._fx: list[tuple] = []
+        self._units = 0
+        self._notifying: set[str] = set()    # notifications still pending (cache of the table)
         self._housekeeping_at: int | None = None
         self._query_attempt: dict[str, int] = {}
         self.refund_attempts: dict[str, int] = {}
@@ -105,33 +109,67 @@ class PaySys:
         return self._transaction(self._dispatch, src, body, now_ms)
 
     def next_deadline(self) -> int | None:
-        return self._timers[0][0] if self._timers else None
+        timers = self._timers
+        while timers and self._stale(timers[0]):
+            heapq.heappop(timers)
+        return timers[0][0] if timers else None
 
     def on_timer(self, now_ms: int) -> list[tuple]:
+        due = self.next_deadline()
+        if due is None or due > now_ms:
+            return []
         return self._transaction(self._fire_timers, now_ms)
 
+    def _stale(self, timer: tuple) -> bool:
+        """A timer with nothing left to do (its request was answered, its notification
+        acknowledged): dropped unseen, so the node is not woken for it."""
+        kind = timer[2]
+        if kind == "timeout":
+            return timer[3] not in self.inflight
+        if kind == "notify":
+            return timer[3] not in self._notifying
+        return False
+
     def _transaction(self, fn, *args) -> list[tuple]:
+        """Run `fn` as one atomic unit of work: all of its writes, or none of them.
+
+        Units are savepoints inside a longer transaction that commits every `GROUP_COMMIT`
+        units and at `flush()` (group commit, as databases batch their log writes): a unit that
+        fails rolls back alone. Effects are released only once the unit is done.
+        """
         self._fx = fx = []
         conn = self.conn
-        conn.execute("BEGIN")
+        if not conn.in_transaction:
+            conn.execute("BEGIN")
+        conn.execute("SAVEPOINT unit")
         try:
-            if self._delivered:
+            if len(self._delivered) >= MARK_DELIVERED_BATCH:
                 outbox.mark_delivered(conn, self._delivered, args[-1])
+                self._delivered = []
             fn(*args)
-            conn.execute("COMMIT")
+            conn.execute("RELEASE unit")
         except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK TO unit")
+            conn.execute("RELEASE unit")
             self._relay.clear()
             self._new_timers.clear()
             raise
-        self._delivered = [oid for oid, _, _ in self._relay]
-        for _, dst, body in self._relay:
+        self._units += 1
+        if self._units % GROUP_COMMIT == 0:
+            conn.execute("COMMIT")
+        for oid, dst, body in self._relay:
+            self._delivered.append(oid)
             fx.append(("send", dst, body, 0))
         self._relay.clear()
         for timer in self._new_timers:
             heapq.heappush(self._timers, timer)
         self._new_timers.clear()
         return fx
+
+    def flush(self) -> None:
+        """Commit every finished unit of work (before others read the database)."""
+        if self.conn.in_transaction:
+            self.conn.execute("COMMIT")
 
     # -- what flows use -----------------------------------------------------------------------
 
@@ -203,7 +241,8 @@ class PaySys:
             return
         notify_id = f"{ref}.n"
         notify.create(self.conn, notify_id, ref, merchant_id, url, {"type": kind, **payload}, now_ms)
-        self.at(now_ms, "notify", notify_id)
+        self._notifying.add(notify_id)
+        self._notify(notify_id, 0, now_ms)  # the first attempt leaves with this unit of work
 
     def publish(self, topic: str, ref: str, payload: dict, now_ms: int) -> None:
         """A domain event for other systems (risk, BI, credit), delivered through the outbox."""
@@ -313,6 +352,7 @@ class PaySys:
         notify_id = str(body.get("notify_id", ""))
         if body.get("body") == "success":
             if notify.acknowledge(self.conn, notify_id):
+                self._notifying.discard(notify_id)
                 self.event("notify.result", notify_id.rsplit(".", 1)[0],
                            {"notify_id": notify_id, "outcome": "acked"})
         else:
@@ -343,8 +383,10 @@ class PaySys:
                                       cfg.notify_reply_wait_ms)
         ref = notify_id.rsplit(".", 1)[0]
         if attempt is None:
+            self._notifying.discard(notify_id)
             return
         if attempt.get("dead"):
+            self._notifying.discard(notify_id)
             self.event("notify.result", ref, {"notify_id": notify_id, "outcome": "dead"})
             return
         merchant = self.merchants[attempt["merchant_id"]]
@@ -384,6 +426,7 @@ class PaySys:
             else:
                 self._relay.append((oid, "bus", {"type": topic, "ref": ref, **payload}))
         for notify_id, next_at in notify.pending(conn):
+            self._notifying.add(notify_id)
             self.at(max(now_ms, next_at), "notify", notify_id)
         for merchant_id, total in conn.execute(
             "SELECT merchant_id, SUM(amount) FROM refund_orders WHERE status IN "

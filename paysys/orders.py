@@ -6,10 +6,10 @@ new status; the store's compare-and-set update (`UPDATE ... WHERE status = :expe
 and the docs and the report draw their diagrams from the same tables.
 """
 
-from enum import Enum
+from enum import StrEnum
 
 
-class PayStatus(str, Enum):
+class PayStatus(StrEnum):
     CREATED = "CREATED"
     CHALLENGE = "CHALLENGE"
     PROCESSING = "PROCESSING"
@@ -20,7 +20,7 @@ class PayStatus(str, Enum):
     BLOCKED = "BLOCKED"
 
 
-class RefundStatus(str, Enum):
+class RefundStatus(StrEnum):
     CREATED = "CREATED"
     PROCESSING = "PROCESSING"
     UNKNOWN = "UNKNOWN"

@@ -6,8 +6,9 @@ scenario and seed give the same digest, byte for byte; that is how a run proves 
 """
 
 import hashlib
-import json
 import sqlite3
+
+import orjson
 
 
 def _ref(body: dict) -> str:
@@ -34,9 +35,9 @@ class EventLog:
 
     def _encoded(self):
         """(row for table `events`, canonical line) for every event, in order."""
-        dumps = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+        dumps, sort = orjson.dumps, orjson.OPT_SORT_KEYS
         for seq, (at_ms, kind, ref, src, dst, data) in enumerate(self.rows, 1):
-            text = dumps(data)
+            text = dumps(data, option=sort).decode()
             yield (seq, at_ms, kind, ref, src, dst, text), f"{at_ms}|{kind}|{ref}|{src}|{dst}|{text}\n"
 
     def digest(self) -> str:

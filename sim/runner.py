@@ -185,6 +185,7 @@ def run(scenario: Scenario, db_path: str, progress=None, log: EventLog | None = 
     try:
         sim = Simulation(scenario, conn, log)
         sim.run(progress)
+        sim.paysys.flush()
         digest = _write_world(sim, conn)
         verdict = oracle.verify(conn, scenario)
         oracle.write(conn, verdict)

@@ -1,0 +1,245 @@
+"""The `paysim` command: run a scenario, run a suite, benchmark, render a report.
+
+Every command is a thin wrapper over a library function (`sim.runner.run`, `sim.bench.bench`,
+`reports.render.render`, `reports.junit.write_junit`) and carries an example in its help.
+Exit codes: 0 when every expectation holds, 1 when one fails (or the system under test
+crashed), 2 on bad input (unknown file, invalid scenario, bad option).
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from reports.junit import write_junit
+from reports.render import render
+from sim.scenario import ScenarioError, load
+from sim.world import NodeCrash
+
+OK, FAILED, BAD_INPUT = 0, 1, 2
+
+RUN_EXAMPLES = """examples:
+  paysim run scenarios/smoke.toml
+  paysim run scenarios/bank-timeouts.toml --seed 7 --db out/bt.db --report out/bt.html
+  paysim run scenarios/smoke.toml --json | jq .invariants
+"""
+SUITE_EXAMPLES = """examples:
+  paysim suite scenarios
+  paysim suite scenarios --junit out/junit.xml --out out/
+"""
+BENCH_EXAMPLES = """examples:
+  paysim bench
+  paysim bench --payments 20000 --json
+"""
+REPORT_EXAMPLES = """examples:
+  paysim report out/smoke.db
+  paysim report out/smoke.db --out /tmp/smoke.html
+"""
+
+
+class BadInput(Exception):
+    """Input the user must fix: a missing file, an invalid scenario, a bad option."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="paysim",
+        description="A payment-system testbed: a complete payment system against simulated banks "
+                    "and platforms over a faulty network, verified against the ground truth.",
+        epilog="Run 'paysim COMMAND --help' for a command's options and examples.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    run = sub.add_parser("run", help="run one scenario and verify it", epilog=RUN_EXAMPLES,
+                         formatter_class=fmt,
+                         description="Simulate one scenario, verify the run and render its report.")
+    run.add_argument("scenario", help="the scenario TOML file")
+    run.add_argument("--seed", type=int, help="override the scenario's seed")
+    run.add_argument("--db", help="the run database to write (default: out/<scenario>.db)")
+    run.add_argument("--report", help="the HTML report to write (default: beside the database)")
+    run.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    suite = sub.add_parser("suite", help="run every scenario of a folder", epilog=SUITE_EXAMPLES,
+                           formatter_class=fmt,
+                           description="Run every *.toml of a folder; exit 0 only when all pass.")
+    suite.add_argument("folder", help="a folder of scenario TOML files")
+    suite.add_argument("--junit", help="write JUnit XML here")
+    suite.add_argument("--out", default="out", help="where run databases and reports go (default: out)")
+    suite.add_argument("--seed", type=int, help="override every scenario's seed")
+    suite.add_argument("--json", action="store_true", help="print one JSON list on stdout")
+
+    bench = sub.add_parser("bench", help="measure speed against a bare SimPy skeleton",
+                           epilog=BENCH_EXAMPLES, formatter_class=fmt,
+                           description="Run N payments through the full flow with a standard fault "
+                                       "mix, and a bare SimPy skeleton with the same arrivals and "
+                                       "timeouts per payment; print both rates and their ratio.")
+    bench.add_argument("--payments", type=int, default=100_000, help="payments to run (default 100000)")
+    bench.add_argument("--seed", type=int, default=1, help="seed (default 1)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    report = sub.add_parser("report", help="render the HTML report of a run database",
+                            epilog=REPORT_EXAMPLES, formatter_class=fmt,
+                            description="Render (again) the self-contained HTML report of a run.")
+    report.add_argument("db", help="a run database written by 'paysim run'")
+    report.add_argument("--out", help="the HTML file (default: beside the database)")
+    return parser
+
+
+def _load(path: str, seed: int | None):
+    if not Path(path).exists():
+        raise BadInput(f"{path}: no such scenario file")
+    scenario = load(path)
+    return scenario.with_seed(seed) if seed is not None else scenario
+
+
+def run_one(path: str, seed: int | None, db: str | None, report: str | None,
+            out_dir: str = "out", show_progress: bool = False) -> dict:
+    """Run one scenario file; the summary dict (the --json object), with the report's path."""
+    from sim.runner import run
+
+    scenario = _load(path, seed)
+    db = db or str(Path(out_dir) / f"{scenario.name}.db")
+    Path(db).parent.mkdir(parents=True, exist_ok=True)
+    if show_progress:
+        with Progress(TextColumn(f"[bold]{scenario.name}"), BarColumn(), TextColumn("{task.description}"),
+                      TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("simulating", total=1)
+
+            def progress(done_ms: int, total_ms: int) -> None:
+                bar.update(task, completed=done_ms / total_ms,
+                           description=f"{done_ms // 60_000} / {total_ms // 60_000} simulated min")
+
+            result = run(scenario, db, progress)
+    else:
+        result = run(scenario, db)
+    summary = result.summary
+    report = report or str(Path(db).with_suffix(".html"))
+    summary["report"] = render(db, report)
+    return summary
+
+
+def _print_run(console: Console, summary: dict) -> None:
+    verdict = "[bold green]PASS" if summary["ok"] else "[bold red]FAIL"
+    console.print(f"{verdict}[/]  {summary['scenario']}  seed {summary['seed']}  "
+                  f"digest {summary['digest'][:16]}  ({summary['wall_s']} s)")
+    pays = summary["payments"]
+    console.print("payments: " + ", ".join(f"{k} {v}" for k, v in pays["by_status"].items())
+                  + f" (total {pays['total']})")
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    table.add_column("expectation")
+    table.add_column("result")
+    table.add_column("detail", overflow="fold")
+    for e in summary["expectations"]:
+        table.add_row(e["name"], "[green]ok" if e["ok"] else "[red]FAILED", e["detail"])
+    console.print(table)
+    for name, inv in summary["invariants"].items():
+        if not inv["ok"] and inv.get("first"):
+            console.print(f"[red]{name}[/]: {inv['violations']} violations; first: "
+                          f"{inv['first'].get('message', inv['first'])}")
+    console.print(f"database: {summary['db']}\nreport:   {summary['report']}")
+
+
+def cmd_run(args) -> int:
+    console = Console()
+    summary = run_one(args.scenario, args.seed, args.db, args.report,
+                      show_progress=not args.json and sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        _print_run(console, summary)
+    return OK if summary["ok"] else FAILED
+
+
+def cmd_suite(args) -> int:
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise BadInput(f"{args.folder}: not a folder")
+    files = sorted(folder.glob("*.toml"))
+    if not files:
+        raise BadInput(f"{args.folder}: no *.toml scenario files")
+    console = Console(stderr=args.json)
+    results, bad = [], False
+    for path in files:
+        try:
+            summary = run_one(str(path), args.seed, None, None, out_dir=args.out,
+                              show_progress=not args.json and sys.stderr.isatty())
+        except (ScenarioError, BadInput) as err:
+            bad = True
+            summary = {"scenario": path.stem, "file": str(path), "ok": False, "error": str(err),
+                       "expectations": [], "invariants": {}, "seed": None, "digest": None,
+                       "wall_s": 0, "report": None}
+        results.append(summary)
+        mark = "[green]PASS" if summary["ok"] else ("[yellow]ERROR" if summary.get("error") else "[red]FAIL")
+        console.print(f"{mark}[/] {path}")
+    table = Table(title="paysim suite", header_style="bold")
+    for column in ("scenario", "verdict", "payments", "succeeded", "expectations", "seconds", "report"):
+        table.add_column(column)
+    for r in results:
+        if r.get("error"):
+            table.add_row(r["scenario"], "[yellow]ERROR", "", "", r["error"], "", "")
+            continue
+        passed = sum(e["ok"] for e in r["expectations"])
+        table.add_row(r["scenario"], "[green]PASS" if r["ok"] else "[red]FAIL",
+                      str(r["payments"]["total"]), str(r["payments"]["by_status"].get("SUCCEEDED", 0)),
+                      f"{passed}/{len(r['expectations'])}", str(r["wall_s"]), r["report"])
+    console.print(table)
+    if args.junit:
+        Path(args.junit).parent.mkdir(parents=True, exist_ok=True)
+        console.print(f"JUnit XML: {write_junit(results, args.junit)}")
+    if args.json:
+        print(json.dumps(results, indent=2, default=str))
+    if bad:
+        return BAD_INPUT
+    return OK if all(r["ok"] for r in results) else FAILED
+
+
+def cmd_bench(args) -> int:
+    from sim.bench import bench, print_bench
+
+    if args.payments < 1:
+        raise BadInput(f"--payments: expected a positive number, got {args.payments}")
+    figures = bench(args.payments, args.seed, progress=not args.json and sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        print_bench(Console(), figures)
+    return OK
+
+
+def cmd_report(args) -> int:
+    if not Path(args.db).is_file():
+        raise BadInput(f"{args.db}: no such run database")
+    out = args.out or str(Path(args.db).with_suffix(".html"))
+    print(render(args.db, out))
+    return OK
+
+
+COMMANDS = {"run": cmd_run, "suite": cmd_suite, "bench": cmd_bench, "report": cmd_report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return BAD_INPUT if exit_.code else OK
+    try:
+        return COMMANDS[args.command](args)
+    except (ScenarioError, BadInput) as err:
+        print(f"paysim: error: {err}", file=sys.stderr)
+        return BAD_INPUT
+    except NodeCrash as err:
+        print(f"paysim: the system under test crashed: {err}", file=sys.stderr)
+        return FAILED
+    except KeyboardInterrupt:
+        print("paysim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
