@@ -96,11 +96,21 @@ def percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f} %"
 
 
-def compact(value: object) -> str:
-    """Event data values: lists and dicts as compact JSON, the rest with str()."""
-    if isinstance(value, dict | list | tuple):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-    return str(value)
+def compact(value: object, limit: int = 60) -> str:
+    """Event data values, short and quote-free: `a, b`, `wechat: reason`, `k=v k=v`; JSON for
+    anything deeper; long text cut at `limit` characters."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, list | tuple) and all(
+            isinstance(v, str | int | float | None) or (isinstance(v, list | tuple) and all(
+                isinstance(x, str | int | float | None) for x in v)) for v in value):
+        text = ", ".join(": ".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
+                         for v in value)
+    elif isinstance(value, dict | list | tuple):
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 FILTERS = {

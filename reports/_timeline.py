@@ -36,14 +36,15 @@ def bucket_width(span_ms: int, most: int = 120) -> int:
     return -(-span_ms // most)
 
 
-def _nice_ceiling(value: int) -> int:
-    if value <= 5:
-        return max(value, 1)
-    magnitude = 10 ** (len(str(value)) - 1)
-    for step in (1, 2, 2.5, 5, 10):
-        if step * magnitude >= value:
-            return int(step * magnitude)
-    return 10 * magnitude
+def _y_scale(value: int) -> tuple[int, int]:
+    """(top, step) of the y axis: step 1/2/5 x 10^k with at most 5 steps, top a multiple."""
+    step = 1
+    while -(-value // step) > 5:
+        for mult in (2, 5 / 2, 2):  # 1 -> 2 -> 5 -> 10 -> 20 ...
+            step = int(step * mult)
+            if -(-value // step) <= 5:
+                break
+    return max(step, -(-value // step) * step), step
 
 
 def _counts(conn: sqlite3.Connection, start: int, width: int, n: int) -> list[dict[str, int]]:
@@ -107,19 +108,28 @@ def _x_ticks(start: int, end: int, x_of) -> list[dict]:
 
 def build(conn: sqlite3.Connection, present: set[str], start: int | None, end: int | None,
           markers: dict[str, int | None]) -> dict | None:
-    """Chart geometry for the template, or None when there is nothing to draw."""
+    """Chart geometry for the template, or None when there is nothing to draw.
+
+    The chart spans start_ms to the end of the action: the last of traffic end, faults end and
+    the last payment created. A run's end_ms usually adds a long grace period in which orders
+    settle but none are created; drawing it would squeeze every bar into a sliver. The caption
+    says how far the run went on."""
     if "pay_orders" not in present:
         return None
+    first, last = conn.execute("SELECT MIN(created_ms), MAX(created_ms) FROM pay_orders").fetchone()
     if start is None or end is None:
-        start, end = conn.execute("SELECT MIN(created_ms), MAX(created_ms) FROM pay_orders").fetchone()
-        if start is None:
+        if first is None:
             return None
-        end += 1
+        start, end = first, last + 1
+    run_end = max(end, start + 1)
+    action = [at for at in (*markers.values(), last + 1 if last is not None else None)
+              if at is not None and at > start]
+    end = min(run_end, max(action)) if action else run_end
     end = max(end, start + 1)
     width = bucket_width(end - start)
     n = -(-(end - start) // width)
     counts = _counts(conn, start, width, n)
-    y_max = _nice_ceiling(max((sum(c.values()) for c in counts), default=0))
+    y_max, y_step = _y_scale(max((sum(c.values()) for c in counts), default=0))
 
     faults = []
     if "faults" in present:
@@ -163,13 +173,14 @@ def build(conn: sqlite3.Connection, present: set[str], start: int | None, end: i
                                   f"{c[key]:,} {OUTCOME_LABELS[key]} (of {sum(c.values()):,})"})
             base += c[key]
     y_ticks = [{"y": round(y_of(v), 1), "label": f"{v:,}"}
-               for v in sorted({y_max * i // 4 for i in range(5)})]
+               for v in range(0, y_max + 1, y_step)]
     marks = _marks([(x_of(at), name) for name, at in markers.items()
                     if at is not None and start < at < end], top)
     return {
         "width": W, "height": top + PLOT_H + BOTTOM, "top": top, "bottom": top + PLOT_H,
         "left": LEFT, "right": W - RIGHT, "bars": bars, "bands": bands, "marks": marks,
         "x_ticks": _x_ticks(start, end, x_of), "y_ticks": y_ticks,
-        "bucket": fmt.duration(width), "buckets": n, "total": sum(sum(c.values()) for c in counts),
+        "bucket": fmt.duration(width), "buckets": n, "start": start, "end": end,
+        "run_end": run_end if run_end > end else None, "total": sum(sum(c.values()) for c in counts),
         "legend": [(k.lower(), OUTCOME_LABELS[k]) for k in OUTCOMES],
     }

@@ -104,10 +104,20 @@ _MSG_VERBS = {"msg.drop": "lost", "msg.hang": "hung (no answer)", "msg.duplicate
               "msg.refused": "refused (link down)", "msg.delay": "delayed"}
 
 
-def _msg(kind: str, data: dict) -> tuple[str, dict]:
-    rest = {k: v for k, v in data.items() if k not in ("type", "msg_id")}
+def _msg(kind: str, data: dict, at_ms: int) -> tuple[str, dict]:
+    """A network event: the message type, what happened to it, then the body's fields."""
     verb = _MSG_VERBS.get(kind, "")
-    return " ".join(x for x in (str(data.get("type") or ""), verb) if x), rest
+    if data.get("extra_ms"):
+        verb += f" +{fmt.duration(data['extra_ms'])}"
+    if data.get("fault_id") is not None:
+        verb += f" by fault {data['fault_id']}"
+    if isinstance(data.get("sent_ms"), int) and kind == "msg.deliver":
+        verb += f" after {fmt.duration(at_ms - data['sent_ms'])}"
+    body = data.get("body") if isinstance(data.get("body"), dict) else {}
+    rest = {k: v for k, v in body.items() if k != "type"}
+    rest.update((k, v) for k, v in data.items()
+                if k not in ("type", "msg_id", "body", "sent_ms", "extra_ms", "fault_id"))
+    return " ".join(x for x in (str(data.get("type") or ""), verb.strip()) if x), rest
 
 
 def _state(data: dict) -> tuple[str, dict]:
@@ -158,6 +168,19 @@ def _result(data: dict) -> tuple[str, dict]:
     return f"merchant notification {data.get('notify_id')}: {data.get('outcome')}", {}
 
 
+def _txn(data: dict) -> tuple[str, dict]:
+    """Ground truth at a mock (`bank.txn`, `wx.txn`): money really moved."""
+    head = (f"{data.get('kind') or 'txn'} {fmt.money(data.get('amount'), data.get('currency'))} "
+            f"{data.get('status') or ''}").strip()
+    keep = ("account", "user_id", "channel_ref", "req_id", "fee")
+    return head, {k: data.get(k) for k in keep}
+
+
+def _wx_attempt(data: dict) -> tuple[str, dict]:
+    dup = " (duplicate)" if data.get("duplicate") else ""
+    return f"platform notification #{data.get('n')} → {data.get('url')}{dup}", {}
+
+
 def _reject(data: dict) -> tuple[str, dict]:
     field = f" (field {data['field']})" if data.get("field") else ""
     return f"{data.get('type')} rejected: {data.get('code')}{field}", {}
@@ -167,7 +190,8 @@ DESCRIBE = {
     "order.state": _state, "ledger.post": _ledger, "risk.decision": _risk,
     "route.decision": _route, "channel.request": _request, "channel.reply": _reply,
     "channel.timeout": _timeout, "channel.notify": _notify, "notify.attempt": _attempt,
-    "notify.result": _result, "gateway.reject": _reject,
+    "notify.result": _result, "gateway.reject": _reject, "bank.txn": _txn, "wx.txn": _txn,
+    "wx.notify.attempt": _wx_attempt,
 }
 
 
@@ -189,7 +213,7 @@ def describe(at_ms: int, kind: str, src: str | None, dst: str | None, data: obje
     if not isinstance(data, dict):
         data = {"data": data} if data not in (None, "") else {}
     if kind.startswith("msg."):
-        summary, fields = _msg(kind, data)
+        summary, fields = _msg(kind, data, at_ms)
     else:
         summary, fields = DESCRIBE.get(kind, _generic)(data)
     cls = kind.split(".")[0]

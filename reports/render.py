@@ -75,12 +75,14 @@ def _invariants(conn, present: set[str]) -> list[dict]:
     if "invariants" not in present:
         return []
     out = []
-    for r in conn.execute("SELECT name, ok, violations, first, last, refs FROM invariants "
-                          "ORDER BY ok, name"):
+    worst = "worst" if "worst" in _db.columns(conn, "invariants") else "NULL AS worst"
+    for r in conn.execute(f"SELECT name, ok, violations, first, {worst}, last, refs "
+                          "FROM invariants ORDER BY ok, name"):
         refs = _db.loads(r["refs"], [])
         out.append({"name": r["name"], "ok": bool(_db.as_bool(r["ok"])),
                     "violations": _db.as_int(r["violations"]) or 0,
                     "first": _violation(_db.loads(r["first"])),
+                    "worst": _violation(_db.loads(r["worst"])),
                     "last": _violation(_db.loads(r["last"])),
                     "refs": [str(x) for x in refs] if isinstance(refs, list) else []})
     return out
@@ -198,7 +200,8 @@ def _context(conn: sqlite3.Connection, db_path: str, max_traces: int) -> dict:
     flagged_by: dict[str, list[str]] = {}
     raw = []
     for inv in (i for i in invariants if not i["ok"]):
-        refs = inv["refs"] + [v["ref"] for v in (inv["first"], inv["last"]) if v and v["ref"]]
+        refs = inv["refs"] + [v["ref"] for v in (inv["first"], inv["worst"], inv["last"])
+                              if v and v["ref"]]
         raw += refs
         for ref in refs:
             names = flagged_by.setdefault(refunds.get(ref, ref), [])

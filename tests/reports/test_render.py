@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import re
 import sqlite3
 from html.parser import HTMLParser
@@ -287,3 +288,49 @@ def test_latency_sql_and_python_fallback_agree(tmp_path):
         stats["lat"].sort()
     assert fast == slow == {"bank": {"lat": [120, 10_000], "timeouts": 1},
                             "wechat": {"lat": [300], "timeouts": 0}}
+
+
+def test_simulator_extras_worst_violation_and_message_bodies(tmp_path):
+    """The simulator also writes `invariants.worst` and message bodies with `sent_ms`."""
+    db = rundb.build(str(tmp_path / "run.db"))
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("ALTER TABLE invariants ADD COLUMN worst TEXT")
+        conn.execute("UPDATE invariants SET worst = ? WHERE name = 'orders_match_truth'",
+                     ('{"ref": "P0000000004", "message": "worst one: 123.45 CNY"}',))
+        body = {"type": "bank.pay", "req_id": "P0000000004.1", "amount": 12345,
+                "route": [["wechat", "not offered"]]}
+        conn.execute("INSERT INTO events (at_ms, kind, ref, src, dst, data) VALUES (?,?,?,?,?,?)",
+                     (rundb.START + 200_033, "msg.deliver", rundb.FLAGGED, "paysys", "bank",
+                      json.dumps({"type": "bank.pay", "body": body,
+                                  "sent_ms": rundb.START + 200_004})))
+    conn.close()
+    html = Path(render(db, str(tmp_path / "r.html"))).read_text(encoding="utf-8")
+    doc = Doc(html)
+    assert doc.errors == []
+    assert "first worst last" in doc.text_of("invariants").lower()
+    assert "worst one: 123.45 CNY" in doc.text_of("invariants")
+    story = doc.text_of(f"trace-{rundb.FLAGGED}")
+    assert ("bank.pay after 29 ms req_id=P0000000004.1 amount=12345 route=wechat: not offered"
+            in story)
+
+
+def test_timeline_skips_the_settling_grace_period(tmp_path):
+    db = rundb.build(str(tmp_path / "run.db"))
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE run SET value = ? WHERE key = 'end_ms'", (str(rundb.START + 26 * 3_600_000),))
+    conn.close()
+    doc = Doc(Path(render(db, str(tmp_path / "r.html"))).read_text(encoding="utf-8"))
+    caption = doc.text_of("timeline")
+    # chart ends with the traffic (08:00 into the run), not 26 h later
+    assert "per 5.0 s (96 buckets, 6 payments)" in caption
+    assert "covers 2024-06-18 10:00:00 – 2024-06-18 10:08:00" in caption
+    assert "until 2024-06-19 12:00:00" in caption
+
+
+def test_y_axis_steps_are_round():
+    for value in (0, 1, 6, 11, 99, 101, 830, 12_345):
+        top, step = _timeline._y_scale(value)
+        assert top >= value and top % step == 0 and top // step <= 5
+        assert str(step).strip("0") in ("1", "2", "5")
