@@ -243,6 +243,31 @@ def _from_events(conn, refs: list[str]) -> list[tuple]:
                     loads(r["data"], {})) for r in rows), key=lambda e: e[0])
 
 
+def _before_the_id(conn, orders: dict[str, dict]) -> list[tuple]:
+    """`pay.create` messages carry no order id yet (their ref is empty): give them to their
+    order by (merchant_id, merchant_order_no) from the message body. Needs SQLite JSON1."""
+    keys = {(o.get("merchant_id"), o.get("merchant_order_no")): oid
+            for oid, o in orders.items() if o.get("merchant_order_no")}
+    if not keys:
+        return []
+    sql = ("SELECT seq, at_ms, kind, ref, src, dst, data FROM events "
+           "WHERE (ref = '' OR ref IS NULL) AND kind LIKE 'msg.%' "
+           "AND json_extract(data, '$.body.merchant_order_no') IN ({})")
+    try:
+        rows = _rows(conn, sql, sorted({no for _, no in keys}))
+    except sqlite3.OperationalError:  # no JSON1, or a data cell that is not JSON
+        return []
+    out = []
+    for r in rows:
+        data = loads(r["data"], {})
+        body = data.get("body") if isinstance(data, dict) else None
+        order_id = isinstance(body, dict) and keys.get(
+            (body.get("merchant_id"), body.get("merchant_order_no")))
+        if order_id:
+            out.append((r["seq"], r["at_ms"], r["kind"], order_id, r["src"], r["dst"], data))
+    return out
+
+
 def _from_paysys_tables(conn, present: set[str], refs: list[str]) -> list[tuple]:
     """No event log: rebuild what paysys itself recorded (transitions, journal, requests)."""
     out = []
@@ -288,7 +313,9 @@ def load(conn: sqlite3.Connection, present: set[str], chosen: list[tuple[str, st
             by_order[r["order_id"]].append(dict(r))
     refs = ids + [r["refund_id"] for rs in by_order.values() for r in rs]
     if "events" in present:
-        source, events = "event log", _from_events(conn, refs)
+        events = sorted(_from_events(conn, refs) + _before_the_id(conn, orders),
+                        key=lambda e: e[0])
+        source = "event log"
     else:
         source, events = "rebuilt from the payment system's tables (no event log)", \
             _from_paysys_tables(conn, present, refs)

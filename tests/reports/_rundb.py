@@ -60,6 +60,11 @@ POSTING_4 = [["asset:channel:bank", "CNY", 12_345, 0], ["liability:merchant:M001
              ["asset:channel:bank", "CNY", 0, 37]]
 
 
+CREATE_4 = {"type": "pay.create", "merchant_id": "M001", "merchant_order_no": "MO-004",
+            "amount": 12_345, "currency": "CNY"}
+OTHER = dict(CREATE_4, merchant_id="M002")  # same merchant order number, another merchant
+
+
 def create(conn: sqlite3.Connection, skip: tuple[str, ...] = ()) -> None:
     for table, cols in SCHEMA.items():
         if table not in skip:
@@ -69,8 +74,10 @@ def create(conn: sqlite3.Connection, skip: tuple[str, ...] = ()) -> None:
 def _events(conn: sqlite3.Connection) -> None:
     t = START + 200_000
     ev = [  # (dt ms, kind, ref, src, dst, data)
-        (0, "msg.send", FLAGGED, "merchant:M001", "paysys", {"type": "pay.create", "msg_id": 7}),
-        (3, "msg.deliver", FLAGGED, "merchant:M001", "paysys", {"type": "pay.create", "msg_id": 7}),
+        # pay.create has no order id yet: ref is empty, the body names the merchant's order
+        (0, "msg.send", "", "merchant:M001", "paysys", {"type": "pay.create", "body": CREATE_4}),
+        (3, "msg.deliver", "", "merchant:M001", "paysys", {"type": "pay.create", "body": CREATE_4}),
+        (4, "msg.deliver", "", "merchant:M001", "paysys", {"type": "pay.create", "body": OTHER}),
         (3, "risk.decision", FLAGGED, "paysys", "", {"outcome": "allow", "rule": None, "detail": ""}),
         (3, "route.decision", FLAGGED, "paysys", "", {"channel": "bank", "reason": "cheapest",
                                                       "rejected": ["wechat"]}),

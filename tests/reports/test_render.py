@@ -166,6 +166,10 @@ def test_flagged_trace_comes_first_open_with_its_story_and_postings(report):
     assert re.search(rf'id="trace-{rundb.FLAGGED}" open', html)
     story = doc.text_of(f"trace-{rundb.FLAGGED}")
     assert "orders_match_truth" in story
+    # the merchant's request, matched by merchant order number (it has no order id yet)
+    assert ("10:03:20.003 msg.deliver merchant:M001 → paysys pay.create amount=12345 "
+            "currency=CNY merchant_id=M001 merchant_order_no=MO-004") in story
+    assert "merchant_id=M002" not in story
     assert "10:03:20.180 msg.drop bank → paysys bank.pay.reply lost" in story
     assert "PROCESSING → UNKNOWN (bank.pay timeout)" in story
     assert "UNKNOWN → SUCCEEDED (bank.query success)" in story
