@@ -14,9 +14,9 @@ The engine owns the transaction: these functions execute statements and never co
 """
 
 import hashlib
-import json
 import sqlite3
 
+import orjson
 import sqlite_utils
 
 from paysys.errors import GatewayError
@@ -49,7 +49,7 @@ def request_hash(body: dict) -> str:
         for key, value in body.items()
         if key not in VOLATILE and value is not None and value != ""
     }
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = orjson.dumps(content, option=orjson.OPT_SORT_KEYS).decode()
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -73,7 +73,7 @@ def lookup(conn: sqlite3.Connection, merchant_id: str, key: str, req_hash: str) 
         return None
     if row[0] != req_hash:
         raise _conflict(merchant_id, key)
-    return json.loads(row[1])
+    return orjson.loads(row[1])
 
 
 def remember(
@@ -86,7 +86,7 @@ def remember(
 ) -> None:
     """Store the first response for (merchant_id, key). Storing again with the same content
     keeps the first response; with other content raises IDEMPOTENCY_CONFLICT."""
-    payload = json.dumps(response, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    payload = orjson.dumps(response, option=orjson.OPT_SORT_KEYS).decode()
     try:
         conn.execute(
             "INSERT INTO idempotency_keys (merchant_id, key, request_hash, response, created_ms) "

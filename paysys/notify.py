@@ -6,8 +6,9 @@ Only the merchant's literal "success" acknowledges. After the last attempt the n
 `reply_wait_ms` for an answer, then is dead-lettered for manual follow-up.
 """
 
-import json
 import sqlite3
+
+import orjson
 
 PENDING, ACKED, DEAD = "pending", "acked", "dead"
 
@@ -17,7 +18,8 @@ def create(conn: sqlite3.Connection, notify_id: str, ref: str, merchant_id: str,
     conn.execute(
         "INSERT INTO notifications (notify_id, ref, merchant_id, url, payload, attempts, status, "
         "next_at_ms, last_at_ms) VALUES (?,?,?,?,?,0,?,?,NULL)",
-        (notify_id, ref, merchant_id, url, json.dumps(payload, separators=(",", ":")), PENDING, now_ms),
+        (notify_id, ref, merchant_id, url, orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode(),
+         PENDING, now_ms),
     )
 
 
@@ -42,7 +44,7 @@ def next_attempt(conn: sqlite3.Connection, notify_id: str, now_ms: int, schedule
         "UPDATE notifications SET attempts=?, last_at_ms=?, next_at_ms=? WHERE notify_id=?",
         (attempt, now_ms, now_ms + wait, notify_id),
     )
-    return {"url": url, "merchant_id": merchant_id, "payload": json.loads(payload),
+    return {"url": url, "merchant_id": merchant_id, "payload": orjson.loads(payload),
             "attempt": attempt, "next_at_ms": now_ms + wait}
 
 

@@ -11,9 +11,9 @@ like every message body it holds str, int, bool, None, lists and dicts with str 
 float.
 """
 
-import json
 import sqlite3
 
+import orjson
 import sqlite_utils
 
 
@@ -44,7 +44,7 @@ def encode(payload: dict) -> str:
     if not isinstance(payload, dict):
         raise OutboxError(f"payload: expected a dict, got {payload!r}")
     _check_json(payload, "payload")
-    return json.dumps(payload, separators=(",", ":"), sort_keys=True)
+    return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def enqueue(conn: sqlite3.Connection, topic: str, ref: str, payload: dict, now_ms: int) -> int:
@@ -71,7 +71,7 @@ def pending(conn: sqlite3.Connection, limit: int = 100) -> list[tuple[int, str, 
         "SELECT id, topic, ref, payload FROM outbox WHERE delivered_ms IS NULL ORDER BY id LIMIT ?",
         (limit,),
     ).fetchall()
-    return [(id_, topic, ref, json.loads(text)) for id_, topic, ref, text in rows]
+    return [(id_, topic, ref, orjson.loads(text)) for id_, topic, ref, text in rows]
 
 
 def mark_delivered(conn: sqlite3.Connection, ids, now_ms: int) -> int:

@@ -12,21 +12,18 @@ import hmac
 from collections.abc import Callable, Mapping
 
 
-def _render(value: object) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return str(value)
-
-
 def sign_string(params: Mapping[str, object]) -> str:
     """The canonical `k=v&k=v` string of `params` (without `sign`, None and "" values)."""
-    return "&".join(
-        f"{key}={_render(params[key])}"
-        for key in sorted(params)
-        if key != "sign" and params[key] is not None and params[key] != ""
-    )
+    parts = []
+    for key, value in sorted(params.items()):
+        if key == "sign" or value is None or value == "":
+            continue
+        if value is True:
+            value = "true"
+        elif value is False:
+            value = "false"
+        parts.append(f"{key}={value}")
+    return "&".join(parts)
 
 
 def _md5(string: str, secret: str) -> str:

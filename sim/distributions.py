@@ -17,6 +17,7 @@ approximate mean for docs and reports. A Dist never touches the global `random`.
 import math
 import random
 from dataclasses import dataclass
+from functools import cached_property
 
 from sim.durations import FieldError, show
 
@@ -101,25 +102,32 @@ class Dist:
 
     def sample(self, rng: random.Random) -> int:
         """One draw from `rng`: a non-negative int, rounded, at most `max`."""
-        p = dict(self.params)
-        if self.kind == "fixed":
-            x = p["value"]
-        elif self.kind == "uniform":
-            low, high = p["low"], p["high"]
-            if isinstance(low, int) and isinstance(high, int):
-                x = rng.randint(low, high)
-            else:
-                x = rng.uniform(low, high)
-        elif self.kind == "normal":
-            x = rng.normalvariate(p["mean"], p["stdev"])
-        elif self.kind == "lognormal":
-            mu, sigma = _lognormal(p["median"], p["p99"])
-            x = math.exp(min(mu + sigma * rng.normalvariate(0.0, 1.0), _MAX_EXPONENT))
-        else:  # exponential
-            x = rng.expovariate(1.0 / p["mean"])
+        x = self._draw(rng)
         if self.max is not None:
             x = min(x, self.max)
         return max(0, round(x))
+
+    @cached_property
+    def _draw(self):
+        """The drawing function of this kind, its parameters bound once (the hot path)."""
+        p = dict(self.params)
+        if self.kind == "fixed":
+            value = p["value"]
+            return lambda rng: value
+        if self.kind == "uniform":
+            low, high = p["low"], p["high"]
+            if isinstance(low, int) and isinstance(high, int):
+                return lambda rng: rng.randint(low, high)
+            return lambda rng: rng.uniform(low, high)
+        if self.kind == "normal":
+            mean, stdev = p["mean"], p["stdev"]
+            return lambda rng: rng.normalvariate(mean, stdev)
+        if self.kind == "lognormal":
+            mu, sigma = _lognormal(p["median"], p["p99"])
+            exp = math.exp
+            return lambda rng: exp(min(mu + sigma * rng.normalvariate(0.0, 1.0), _MAX_EXPONENT))
+        rate = 1.0 / p["mean"]  # exponential
+        return lambda rng: rng.expovariate(rate)
 
     def mean(self) -> float:
         """The mean of the distribution, approximately: exact without a cap (normal: of the

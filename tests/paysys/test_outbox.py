@@ -136,7 +136,7 @@ def test_payload_round_trips_deterministically(payload):
         id_ = outbox.enqueue(conn, "t", "P", payload, 1)
         assert outbox.pending(conn) == [(id_, "t", "P", payload)]
         stored = conn.execute("SELECT payload FROM outbox").fetchone()[0]
-        assert stored == json.dumps(payload, separators=(",", ":"), sort_keys=True)
+        assert stored == json.dumps(payload, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
         reordered = dict(reversed(list(payload.items())))
         assert outbox.encode(reordered) == stored  # key order does not matter
     finally:
