@@ -91,6 +91,7 @@ class PaySys:
         self._housekeeping_at: int | None = None
         self._query_attempt: dict[str, int] = {}
         self.refund_attempts: dict[str, int] = {}
+        self.sign_attempts: dict[str, int] = {}
         self._ids = {"P": self._max_id("pay_orders", "order_id"),
                      "R": self._max_id("refund_orders", "refund_id")}
 

@@ -14,6 +14,7 @@ from paysys.orders import PayStatus, is_final
 
 P = PayStatus
 ACTIVE = (P.PROCESSING.value, P.UNKNOWN.value)
+SIGN_ATTEMPTS = 3
 EXTERNAL = {"CREATED": "PROCESSING", "UNKNOWN": "PROCESSING"}  # what a merchant sees
 
 
@@ -146,6 +147,7 @@ def on_sign(node, channel: str, order_id: str, req_id: str, outcome, now_ms: int
     if order is None or order["status"] != P.PROCESSING.value:
         return
     card_no = _card_no(node, order_id)
+    node.sign_attempts.pop(order_id, None)
     if outcome.kind == SUCCESS:
         store.save_agreement(node.conn, order["user_id"], card_no, channel, outcome.channel_ref, "active")
         order["card_no"] = card_no
@@ -155,10 +157,20 @@ def on_sign(node, channel: str, order_id: str, req_id: str, outcome, now_ms: int
 
 
 def on_sign_timeout(node, channel: str, order_id: str, req_id: str, now_ms: int) -> None:
-    """Signing moves no money: a sign we cannot confirm fails the order safely."""
+    """Signing moves no money: it is asked again under the same id (the bank answers it once),
+    and an agreement still unconfirmed after SIGN_ATTEMPTS fails the order safely."""
     order = store.pay_order(node.conn, order_id)
-    if order is not None and order["status"] == P.PROCESSING.value:
+    if order is None or order["status"] != P.PROCESSING.value:
+        return
+    attempts = node.sign_attempts.get(order_id, 1)
+    if attempts >= SIGN_ATTEMPTS:
+        node.sign_attempts.pop(order_id, None)
         _fail(node, order, "SIGN_UNCONFIRMED", now_ms)
+        return
+    node.sign_attempts[order_id] = attempts + 1
+    adapter = node.adapters[channel]
+    node.resend_channel(channel, "sign", order_id, req_id,
+                        adapter.sign(req_id, order["user_id"], _card_no(node, order_id)), now_ms)
 
 
 def _card_no(node, order_id: str) -> str:

@@ -161,17 +161,18 @@ class Actors:
                         self.sc.traffic.pay_delay.sample(rng))
 
     def _sms(self, body: dict) -> None:
-        """The SMS gateway delivers the one-time password; the user types it into the merchant's page."""
+        """The SMS reaches the user's phone; the user types the code into the merchant's page."""
         rng = self.rng_user
-        payment = self._by_order.get(body.get("order_id", ""))
         delay = rng.randint(*SMS_DELAY_MS) + rng.randint(*TYPING_MS)
-        if payment is None:
-            return
         otp = body.get("otp", "")
         if rng.random() < self.sc.traffic.otp_fail_probability:
             otp = f"{(int(otp or 0) + 1 + rng.randrange(999_998)) % 1_000_000:06d}"
-        request = {"type": "pay.confirm_otp", "order_id": payment.order_id, "otp": otp}
-        self.world.later(delay, self._send, payment.merchant_id, request)
+        self.world.later(delay, self._type_otp, body.get("order_id", ""), otp)
+
+    def _type_otp(self, order_id: str, otp: str) -> None:
+        payment = self._by_order.get(order_id)
+        if payment is not None:  # the merchant's page knows the order by now
+            self._send(payment.merchant_id, {"type": "pay.confirm_otp", "order_id": order_id, "otp": otp})
 
     # -- the merchant's notification endpoint -------------------------------------------------
 

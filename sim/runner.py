@@ -134,7 +134,7 @@ def _write_world(sim: Simulation, conn: sqlite3.Connection) -> str:
                  "target TEXT, start_ms INTEGER, end_ms INTEGER, probability REAL, params TEXT)")
     conn.executemany("INSERT INTO faults VALUES (?,?,?,?,?,?,?)", [
         (f.index, f.kind, f.target, sc.start_ms + f.start_ms, sc.start_ms + f.end_ms, f.probability,
-         json.dumps({"extra": repr(f.extra)} if f.extra else {}))
+         json.dumps({"extra": f.extra.as_toml()} if f.extra else {}))
         for f in sc.faults
     ])
     conn.execute("CREATE TABLE IF NOT EXISTS truth_accounts (node TEXT, account TEXT, currency TEXT, "
