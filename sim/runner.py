@@ -34,6 +34,7 @@ from sim.traffic import Traffic
 from sim.world import World
 
 PROGRESS_STEPS = 200
+DRAIN_EVENTS = 200_000    # events kept in memory before they are written to the run database
 
 
 @dataclass
@@ -122,6 +123,9 @@ class Simulation:
         while t < end:
             t = min(end, t + step)
             self.env.run(until=t)
+            if len(self.log.rows) >= DRAIN_EVENTS:
+                self.paysys.flush()
+                self.log.drain(self.conn)
             if progress:
                 progress(t - start, end - start)
 
