@@ -12,9 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sim._scenario_parser import DEFAULTS, REQUIRED
 from sim.catalogue import INVARIANTS, METRICS
 from sim.distributions import Dist
-from sim.scenario import DEFAULTS, REQUIRED, Fee, ScenarioError, from_dict, load, loads
+from sim.scenario import Fee, ScenarioError, from_dict, load, loads
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "scenarios").glob("*.toml"))
