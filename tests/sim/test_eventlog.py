@@ -117,3 +117,21 @@ def test_message_rows_carry_the_ref_of_their_body(body, ref):
     log.message(5, "msg.deliver", "paysys", "bank", body, sent_ms=1)
     assert log.rows == [(5, "msg.deliver", ref, "paysys", "bank",
                          {"type": body["type"], "body": body, "sent_ms": 1})]
+
+
+def test_draining_in_chunks_gives_the_same_table_and_digest():
+    whole = log_of(ROWS)
+    expected_digest, expected_rows = stored(whole)
+    log = EventLog()
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    log.add(*ROWS[0])
+    log.drain(conn)
+    log.add(*ROWS[1])
+    log.add(*ROWS[2])
+    assert log.digest() == log_of(ROWS[:3]).digest()  # drained and pending, together
+    log.drain(conn)
+    log.drain(conn)  # nothing pending: a no-op
+    log.add(*ROWS[3])
+    assert log.write(conn) == expected_digest == log.digest()
+    rows = conn.execute("SELECT seq, at_ms, kind, ref, src, dst, data FROM events ORDER BY seq").fetchall()
+    assert rows == expected_rows
