@@ -1,0 +1,75 @@
+"""Metrics computed on a hand-built run with known counts."""
+
+from _rundb import World
+
+from sim.catalogue import METRICS
+from sim.metrics import compute
+
+
+def known_world() -> World:
+    w = World()
+    p1 = w.pay(1_000)
+    w.pay(2_000, path=["CREATED", "PROCESSING", "UNKNOWN", "SUCCEEDED"])
+    w.pay(3_000, status="FAILED", path=["CREATED", "PROCESSING", "UNKNOWN", "FAILED"])
+    w.pay(4_000, status="UNKNOWN", path=["CREATED", "PROCESSING", "UNKNOWN"])
+    w.pay(5_000, path=["CREATED", "CHALLENGE", "PROCESSING", "SUCCEEDED"])
+    w.pay(6_000, status="FAILED", path=["CREATED", "CHALLENGE", "FAILED"])
+    w.pay(7_000, status="CLOSED")
+    w.pay(8_000, status="BLOCKED")
+    w.pay(9_000, status="FAILED", error_code="NO_ROUTE")
+    w.refund(p1, 500)
+    w.refund(p1, 100, status="FAILED")
+    w.notification(p1, "acked", attempts=1)
+    w.notification("P0000000002", "acked", attempts=3)
+    w.notification("P0000000005", "dead", attempts=16)
+    w.notification("P0000000003", "pending", attempts=0)
+    w.request("P0000000002", "pay", 1)
+    w.request("P0000000002", "query", 2)
+    w.request("P0000000002", "query", 3)
+    w.request("P0000000004", "query", 2)
+    for kind in ("msg.drop", "msg.drop", "msg.duplicate", "msg.hang", "msg.delay", "msg.refused",
+                 "merchant.error", "msg.send", "msg.deliver", "fault.start"):
+        w.event(kind, "P0000000002")
+    w.event("channel.late_reply", "P0000000002", channel="bank", req_id="P0000000002.1")
+    w.event("channel.notify", "P0000000005", channel="wechat", valid=True, duplicate=False)
+    w.event("channel.notify", "P0000000005", channel="wechat", valid=True, duplicate=True)
+    w.event("channel.notify", "P0000000005", channel="wechat", valid=False, duplicate=True)
+    w.event("gateway.reject", "M001", type="pay.create", code="BAD_SIGNATURE", field=None)
+    w.event("gateway.replay", "M001", type="pay.create", key="k1")
+    w.event("gateway.replay", "M001", type="refund.create", key="k2")
+    return w
+
+
+def test_every_catalogue_metric_on_a_known_run():
+    m = compute(known_world().conn)
+    assert list(m) == list(METRICS)
+    assert m == {
+        "payments": 9, "succeeded": 3,
+        # reached a channel: all but BLOCKED and NO_ROUTE -> 7
+        "success_rate": 3 / 7,
+        "failed": 3, "closed": 1, "blocked": 1, "challenged": 2, "rejected": 1,
+        "refunds": 2, "refunds_succeeded": 1, "unknown": 3, "unknown_resolved": 2,
+        "queries": 3, "late_replies": 1, "channel_notifications": 3,
+        "duplicate_channel_notifications": 2, "notifications_acked": 2, "notifications_dead": 1,
+        "notification_retries": 2 + 15, "faults_fired": 7, "idempotent_replays": 2,
+    }
+
+
+def test_counts_are_ints_and_rate_is_float():
+    m = compute(known_world().conn)
+    assert all(type(v) is int for k, v in m.items() if k != "success_rate")
+    assert type(m["success_rate"]) is float
+
+
+def test_empty_run():
+    m = compute(World().conn)
+    assert m["success_rate"] == 1.0
+    assert all(v == 0 for k, v in m.items() if k != "success_rate")
+
+
+def test_only_blocked_orders_give_rate_one():
+    w = World()
+    w.pay(100, status="BLOCKED")
+    assert compute(w.conn)["success_rate"] == 1.0
+    w.pay(100, status="FAILED")
+    assert compute(w.conn)["success_rate"] == 0.0
