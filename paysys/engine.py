@@ -160,7 +160,10 @@ class PaySys:
             conn.execute("COMMIT")
         for oid, dst, body in self._relay:
             self._delivered.append(oid)
-            fx.append(("send", dst, body, 0))
+            if dst is None:
+                fx.append(("event", "publish", body["ref"], body))
+            else:
+                fx.append(("send", dst, body, 0))
         self._relay.clear()
         for timer in self._new_timers:
             heapq.heappush(self._timers, timer)
@@ -241,14 +244,16 @@ class PaySys:
         if not url:
             return
         notify_id = f"{ref}.n"
-        notify.create(self.conn, notify_id, ref, merchant_id, url, {"type": kind, **payload}, now_ms)
+        attempt = notify.create(self.conn, notify_id, ref, merchant_id, url,
+                                {"type": kind, **payload}, now_ms, self.cfg.notify_schedule_ms)
         self._notifying.add(notify_id)
-        self._notify(notify_id, 0, now_ms)  # the first attempt leaves with this unit of work
+        self._send_notification(notify_id, attempt, now_ms)  # leaves with this unit of work
 
     def publish(self, topic: str, ref: str, payload: dict, now_ms: int) -> None:
-        """A domain event for other systems (risk, BI, credit), delivered through the outbox."""
+        """A domain event for other systems (risk, BI, credit), delivered through the outbox:
+        published on the bus, which the simulator records as a `publish` event."""
         oid = outbox.enqueue(self.conn, topic, ref, payload, now_ms)
-        self._relay.append((oid, "bus", {"type": topic, "ref": ref, **payload}))
+        self._relay.append((oid, None, {"topic": topic, "ref": ref, **payload}))
 
     def reserve(self, merchant_id: str, amount: int) -> None:
         self._reserved[merchant_id] = self._reserved.get(merchant_id, 0) + amount
@@ -390,6 +395,10 @@ class PaySys:
             self._notifying.discard(notify_id)
             self.event("notify.result", ref, {"notify_id": notify_id, "outcome": "dead"})
             return
+        self._send_notification(notify_id, attempt, now_ms)
+
+    def _send_notification(self, notify_id: str, attempt: dict, now_ms: int) -> None:
+        ref = notify_id.rsplit(".", 1)[0]
         merchant = self.merchants[attempt["merchant_id"]]
         body = dict(attempt["payload"], notify_id=notify_id, timestamp=now_ms,
                     nonce=f"{notify_id}.{attempt['attempt']}", sign_type=merchant.sign_type)
@@ -425,7 +434,7 @@ class PaySys:
             if topic == "channel":
                 self._relay.append((oid, payload["dst"], payload["body"]))
             else:
-                self._relay.append((oid, "bus", {"type": topic, "ref": ref, **payload}))
+                self._relay.append((oid, None, {"topic": topic, "ref": ref, **payload}))
         for notify_id, next_at in notify.pending(conn):
             self._notifying.add(notify_id)
             self.at(max(now_ms, next_at), "notify", notify_id)

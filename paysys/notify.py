@@ -14,13 +14,18 @@ PENDING, ACKED, DEAD = "pending", "acked", "dead"
 
 
 def create(conn: sqlite3.Connection, notify_id: str, ref: str, merchant_id: str, url: str,
-           payload: dict, now_ms: int) -> None:
+           payload: dict, now_ms: int, schedule: tuple[int, ...]) -> dict:
+    """Record a notification whose first attempt leaves now; returns that attempt as
+    `next_attempt` does."""
+    next_at = now_ms + schedule[0]
     conn.execute(
         "INSERT INTO notifications (notify_id, ref, merchant_id, url, payload, attempts, status, "
-        "next_at_ms, last_at_ms) VALUES (?,?,?,?,?,0,?,?,NULL)",
+        "next_at_ms, last_at_ms) VALUES (?,?,?,?,?,1,?,?,?)",
         (notify_id, ref, merchant_id, url, orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode(),
-         PENDING, now_ms),
+         PENDING, next_at, now_ms),
     )
+    return {"url": url, "merchant_id": merchant_id, "payload": payload, "attempt": 1,
+            "next_at_ms": next_at}
 
 
 def next_attempt(conn: sqlite3.Connection, notify_id: str, now_ms: int, schedule: tuple[int, ...],

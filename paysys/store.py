@@ -69,6 +69,7 @@ def create_tables(db: sqlite_utils.Database) -> None:
         {"user_id": str, "card_no": str, "channel": str, "agreement_no": str, "status": str},
         pk=("user_id", "card_no", "channel"), if_not_exists=True,
     )
+    db["agreements"].create_index(["agreement_no"], if_not_exists=True)
     db["channel_requests"].create(
         {"req_id": str, "channel": str, "kind": str, "ref": str, "sent_ms": int, "status": str,
          "result": str, "answered_ms": int},
