@@ -67,8 +67,8 @@ def test_golden_run(path, tmp_path):
             expected.splitlines(keepends=True), text.splitlines(keepends=True),
             f"tests/golden/{golden.name} (golden)", f"{path.name} (this run)"))
         print(diff)
-        pytest.fail(f"{path.name} no longer reproduces its golden run "
-                    f"(PAYSIM_REGOLD=1 to accept an intended change):\n{diff}", pytrace=False)
+        pytest.fail(f"{path.name} no longer reproduces tests/golden/{golden.name} (unified diff in "
+                    "the captured stdout; PAYSIM_REGOLD=1 accepts an intended change)", pytrace=False)
 
 
 # -- determinism ---------------------------------------------------------------------------------
