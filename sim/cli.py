@@ -17,6 +17,7 @@ from rich.table import Table
 
 from reports.junit import write_junit
 from reports.render import render
+from reports.suite import render_suite
 from sim.scenario import ScenarioError, load
 from sim.world import NodeCrash
 
@@ -141,7 +142,7 @@ def _print_run(console: Console, summary: dict) -> None:
         if not inv["ok"] and inv.get("first"):
             console.print(f"[red]{name}[/]: {inv['violations']} violations; first: "
                           f"{inv['first'].get('message', inv['first'])}")
-    console.print(f"database: {summary['db']}\nreport:   {summary['report']}")
+    console.print(f"database: {summary['db']}\nreport:   {summary['report']}", soft_wrap=True)
 
 
 def cmd_run(args) -> int:
@@ -177,20 +178,28 @@ def cmd_suite(args) -> int:
         mark = "[green]PASS" if summary["ok"] else ("[yellow]ERROR" if summary.get("error") else "[red]FAIL")
         console.print(f"{mark}[/] {path}")
     table = Table(title="paysim suite", header_style="bold")
-    for column in ("scenario", "verdict", "payments", "succeeded", "expectations", "seconds", "report"):
-        table.add_column(column)
+    for column in ("scenario", "verdict", "payments", "succeeded", "expectations", "seconds"):
+        table.add_column(column, no_wrap=True)
     for r in results:
         if r.get("error"):
-            table.add_row(r["scenario"], "[yellow]ERROR", "", "", r["error"], "", "")
+            table.add_row(r["scenario"], "[yellow]ERROR", "", "", "", "")
             continue
         passed = sum(e["ok"] for e in r["expectations"])
         table.add_row(r["scenario"], "[green]PASS" if r["ok"] else "[red]FAIL",
                       str(r["payments"]["total"]), str(r["payments"]["by_status"].get("SUCCEEDED", 0)),
-                      f"{passed}/{len(r['expectations'])}", str(r["wall_s"]), r["report"])
+                      f"{passed}/{len(r['expectations'])}", str(r["wall_s"]))
     console.print(table)
+    for r in results:
+        if r.get("error"):
+            console.print(f"[yellow]{r['file']}[/]: {r['error']}", soft_wrap=True)
+        elif not r["ok"]:
+            first = next(e for e in r["expectations"] if not e["ok"])
+            console.print(f"[red]{r['scenario']}[/]: {first['name']}: {first['detail']}", soft_wrap=True)
+    index = render_suite(results, str(Path(args.out) / "index.html"))
+    console.print(f"suite report: {index}", soft_wrap=True)
     if args.junit:
         Path(args.junit).parent.mkdir(parents=True, exist_ok=True)
-        console.print(f"JUnit XML: {write_junit(results, args.junit)}")
+        console.print(f"JUnit XML:    {write_junit(results, args.junit)}", soft_wrap=True)
     if args.json:
         print(json.dumps(results, indent=2, default=str))
     if bad:
