@@ -8,6 +8,7 @@ crashed), 2 on bad input (unknown file, invalid scenario, bad option).
 
 import argparse
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -46,21 +47,29 @@ class BadInput(Exception):
     """Input the user must fix: a missing file, an invalid scenario, a bad option."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: what was wrong, and where to read more."""
+
+    def error(self, message: str):
+        self.exit(BAD_INPUT, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="paysim",
         description="A payment-system testbed: a complete payment system against simulated banks "
                     "and platforms over a faulty network, verified against the ground truth.",
         epilog="Run 'paysim COMMAND --help' for a command's options and examples.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_Parser)
     fmt = argparse.RawDescriptionHelpFormatter
 
     run = sub.add_parser("run", help="run one scenario and verify it", epilog=RUN_EXAMPLES,
                          formatter_class=fmt,
                          description="Simulate one scenario, verify the run and render its report.")
     run.add_argument("scenario", help="the scenario TOML file")
-    run.add_argument("--seed", type=int, help="override the scenario's seed")
+    run.add_argument("--seed", type=_seed, help="override the scenario's seed")
     run.add_argument("--db", help="the run database to write (default: out/<scenario>.db)")
     run.add_argument("--report", help="the HTML report to write (default: beside the database)")
     run.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -71,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     suite.add_argument("folder", help="a folder of scenario TOML files")
     suite.add_argument("--junit", help="write JUnit XML here")
     suite.add_argument("--out", default="out", help="where run databases and reports go (default: out)")
-    suite.add_argument("--seed", type=int, help="override every scenario's seed")
+    suite.add_argument("--seed", type=_seed, help="override every scenario's seed")
     suite.add_argument("--json", action="store_true", help="print one JSON list on stdout")
 
     bench = sub.add_parser("bench", help="measure speed against a bare SimPy skeleton",
@@ -80,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
                                        "mix, and a bare SimPy skeleton with the same arrivals and "
                                        "timeouts per payment; print both rates and their ratio.")
     bench.add_argument("--payments", type=int, default=100_000, help="payments to run (default 100000)")
-    bench.add_argument("--seed", type=int, default=1, help="seed (default 1)")
+    bench.add_argument("--seed", type=_seed, default=1, help="seed (default 1)")
     bench.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     report = sub.add_parser("report", help="render the HTML report of a run database",
@@ -89,6 +98,17 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("db", help="a run database written by 'paysim run'")
     report.add_argument("--out", help="the HTML file (default: beside the database)")
     return parser
+
+
+def _seed(text: str) -> int:
+    """argparse type of --seed: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
 
 
 def _load(path: str, seed: int | None):
@@ -169,11 +189,12 @@ def cmd_suite(args) -> int:
         try:
             summary = run_one(str(path), args.seed, None, None, out_dir=args.out,
                               show_progress=not args.json and sys.stderr.isatty())
-        except (ScenarioError, BadInput) as err:
-            bad = True
-            summary = {"scenario": path.stem, "file": str(path), "ok": False, "error": str(err),
-                       "expectations": [], "invariants": {}, "seed": None, "digest": None,
-                       "wall_s": 0, "report": None}
+        except (ScenarioError, BadInput, NodeCrash) as err:
+            bad = bad or not isinstance(err, NodeCrash)
+            what = "the system under test crashed: " if isinstance(err, NodeCrash) else ""
+            summary = {"scenario": path.stem, "file": str(path), "ok": False,
+                       "error": what + str(err), "expectations": [], "invariants": {},
+                       "seed": None, "digest": None, "wall_s": 0, "report": None}
         results.append(summary)
         mark = "[green]PASS" if summary["ok"] else ("[yellow]ERROR" if summary.get("error") else "[red]FAIL")
         console.print(f"{mark}[/] {path}")
@@ -220,9 +241,20 @@ def cmd_bench(args) -> int:
     return OK
 
 
+def _check_run_database(path: str) -> None:
+    if not Path(path).is_file():
+        raise BadInput(f"{path}: no such run database")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as err:
+        raise BadInput(f"{path}: not a run database ({err})") from None
+    if not tables & {"run", "pay_orders", "events"}:
+        raise BadInput(f"{path}: not a run database (no run, pay_orders or events table)")
+
+
 def cmd_report(args) -> int:
-    if not Path(args.db).is_file():
-        raise BadInput(f"{args.db}: no such run database")
+    _check_run_database(args.db)
     out = args.out or str(Path(args.db).with_suffix(".html"))
     print(render(args.db, out))
     return OK

@@ -32,14 +32,16 @@ class Traffic:
         return self.rate_per_ms * self.curve[hour]
 
     def _schedule(self) -> None:
+        """Draw the next arrival at the current hour's rate; a gap that crosses into the next
+        hour is drawn again from the hour boundary (exact for a rate constant within hours)."""
         now = self.world.now
         rate = self.rate_at(now)
-        if rate <= 0:
-            gap = HOUR_MS - (now + LOCAL_OFFSET_MS) % HOUR_MS  # to the next hour
-            if now + gap < self.end_ms:
-                self.world.later(gap, self._schedule)
+        to_next_hour = HOUR_MS - (now + LOCAL_OFFSET_MS) % HOUR_MS
+        gap = to_next_hour if rate <= 0 else max(1, round(self.rng.expovariate(rate)))
+        if self.curve and gap >= to_next_hour:
+            if now + to_next_hour < self.end_ms:
+                self.world.later(to_next_hour, self._schedule)
             return
-        gap = max(1, round(self.rng.expovariate(rate)))
         if now + gap < self.end_ms:
             self.world.later(gap, self._arrive)
 

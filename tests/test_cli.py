@@ -175,8 +175,6 @@ def test_bad_option_exits_2_naming_the_option(capsys):
     assert "--seed" in last and "abc" in last
 
 
-@pytest.mark.xfail(strict=True, reason="bug: sim/cli.py _load calls Scenario.with_seed, whose "
-                   "ValueError for a negative seed is not caught by main: a traceback, not exit 2")
 def test_negative_seed_exits_2_with_one_line(tmp_path, capsys):
     code, _, err = paysim(capsys, "run", SMOKE, "--seed", "-1", "--db", tmp_path / "x.db")
     assert code == 2
@@ -232,9 +230,6 @@ def test_suite_with_an_invalid_file_exits_2_with_an_error_in_junit(tmp_path, cap
     assert suites["good"].get("errors") == "0"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: sim/cli.py cmd_suite catches only ScenarioError and "
-                   "BadInput, so a NodeCrash in one scenario aborts the suite before the JUnit XML "
-                   "is written: CI gets no report of the crash nor of the other scenarios")
 def test_suite_reports_a_crashed_scenario_in_junit(tmp_path, capsys, monkeypatch):
     real_run = sim.runner.run
 
@@ -282,9 +277,6 @@ def test_report_of_a_missing_database_exits_2(tmp_path, capsys):
     assert code == 2 and str(tmp_path / "none.db") in err
 
 
-@pytest.mark.xfail(strict=True, reason="bug: sim/cli.py cmd_report only checks that the file exists; "
-                   "a file that is not SQLite raises sqlite3.DatabaseError from reports/_db.py: a "
-                   "traceback and exit 1, not exit 2 with one line")
 def test_report_of_a_file_that_is_not_a_database_exits_2(tmp_path, capsys):
     not_db = tmp_path / "notes.db"
     not_db.write_text("this is not SQLite\n" * 20, encoding="utf-8")

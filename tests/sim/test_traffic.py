@@ -93,9 +93,6 @@ def test_leading_zero_hours_are_skipped():
     assert 250 <= per_hour[10] <= 350 and 250 <= per_hour[12] <= 350  # 300 each, sd ~17
 
 
-@pytest.mark.xfail(strict=True, reason="bug: sim/traffic.py Traffic._schedule draws the gap at the "
-                   "current hour's rate and lets it run past the hour, so the last gap of an active "
-                   "hour puts one arrival into the following zero hour")
 def test_zero_hours_get_no_arrival():
     sc = scenario(rate=5.0, duration="6h", curve=curve(h10=1.0, h12=1.0))
     per_hour = Counter(local_hour(t) for t in arrivals(sc))
