@@ -78,9 +78,10 @@ class PaySys:
         self._tseq = itertools.count()
         self.inflight: dict[str, tuple[str, str, str]] = {}   # req_id -> (channel, op, ref)
         self._by_key: dict[tuple[str, str, str], str] = {}     # (channel, op, ref) -> req_id
+        self._deadline: dict[str, int] = {}                    # req_id -> its current timeout
         self._awaiting: dict[str, tuple[str, dict]] = {}       # order id -> (src, request)
         self._otps: dict[str, str] = {}
-        self._req_n: dict[str, itertools.count] = {}
+        self._req_n: dict[tuple[str, str], itertools.count] = {}
         self._reserved: dict[str, int] = {}                    # merchant -> refunds in flight
         self._relay: list[tuple[int, str, dict]] = []
         self._delivered: list[int] = []
@@ -125,8 +126,8 @@ class PaySys:
         """A timer with nothing left to do (its request was answered, its notification
         acknowledged): dropped unseen, so the node is not woken for it."""
         kind = timer[2]
-        if kind == "timeout":
-            return timer[3] not in self.inflight
+        if kind == "timeout":  # answered, or sent again since (a newer deadline)
+            return self._deadline.get(timer[3]) != timer[4]
         if kind == "notify":
             return timer[3] not in self._notifying
         return False
@@ -190,9 +191,10 @@ class PaySys:
         self._new_timers.append((due_ms, next(self._tseq), kind, key, arg))
 
     def req_id(self, ref: str, op: str) -> str:
-        counter = self._req_n.get(ref)
+        """A new request id for `op` on `ref`: `P0000000042.q3` is its third query."""
+        counter = self._req_n.get((ref, op))
         if counter is None:
-            counter = self._req_n[ref] = itertools.count(1)
+            counter = self._req_n[(ref, op)] = itertools.count(1)
         return f"{ref}.{op[0]}{next(counter)}"
 
     def call_channel(self, channel: str, op: str, ref: str, req_id: str, body: dict, now_ms: int) -> None:
@@ -213,7 +215,9 @@ class PaySys:
         self._relay.append((oid, channel, body))
         self.inflight[req_id] = (channel, op, ref)
         self._by_key[(channel, op, ref)] = req_id
-        self.at(now_ms + self.channels[channel].timeout_ms, "timeout", req_id)
+        due = now_ms + self.channels[channel].timeout_ms
+        self._deadline[req_id] = due
+        self.at(due, "timeout", req_id, due)
         self.event("channel.request", ref, {"channel": channel, "req_id": req_id, "op": op})
 
     def answer(self, src: str, request: dict, reply: dict, now_ms: int, deferred: bool) -> None:
@@ -302,27 +306,30 @@ class PaySys:
                        {"type": kind, "code": err.code, "field": err.field})
             reply = err.to_reply(kind)
             if err.code in ("BAD_SIGNATURE", "REPLAY", "INVALID_PARAM", "IDEMPOTENCY_CONFLICT",
-                            "MERCHANT_DISABLED"):
+                            "IN_PROGRESS", "MERCHANT_DISABLED", "ORDER_EXPIRED"):
                 self.reply(reply)  # refused at the door: nothing to remember
             else:
                 self.answer(src, body, reply, now_ms, deferred=False)
 
     def _match(self, channel: str, body: dict) -> tuple[str | None, str, str]:
+        """The request a channel's answer belongs to: (req_id or None if none is waiting, op,
+        ref). Answers that name the operation by their type (WeChat's; the bank's query and
+        close, which carry the id of the pay they are about) are matched by (op, ref) first."""
         req_id = body.get("req_id")
-        if req_id in self.inflight:
-            ch, op, ref = self.inflight[req_id]
-            return req_id, op, ref
         op = REPLY_OPS.get(body["type"])
-        ref = (body.get("out_refund_no") or body.get("out_trade_no")
-               or str(req_id or "").split(".", 1)[0])
         if op:
-            req_id = self._by_key.get((channel, op, ref))
-            if req_id in self.inflight:
-                return req_id, op, ref
-        return None, op or "", ref or str(req_id or "").split(".")[0]
+            ref = (body.get("out_refund_no") or body.get("out_trade_no")
+                   or str(req_id or "").split(".", 1)[0])
+            waiting = self._by_key.get((channel, op, ref))
+            return (waiting if waiting in self.inflight else None), op, ref
+        if req_id in self.inflight:
+            _, op, ref = self.inflight[req_id]
+            return req_id, op, ref
+        return None, "", str(req_id or "").split(".", 1)[0]
 
     def _forget(self, req_id: str) -> tuple[str, str, str]:
         channel, op, ref = self.inflight.pop(req_id)
+        self._deadline.pop(req_id, None)
         if self._by_key.get((channel, op, ref)) == req_id:
             del self._by_key[(channel, op, ref)]
         return channel, op, ref
@@ -374,8 +381,8 @@ class PaySys:
             _, _, kind, key, arg = heapq.heappop(timers)
             TIMERS[kind](self, key, arg, now_ms)
 
-    def _timeout(self, req_id: str, arg: int, now_ms: int) -> None:
-        if req_id not in self.inflight:
+    def _timeout(self, req_id: str, due: int, now_ms: int) -> None:
+        if self._deadline.get(req_id) != due:
             return
         channel, op, ref = self._forget(req_id)
         store.close_request(self.conn, req_id, "timeout", "", now_ms)
@@ -424,12 +431,16 @@ class PaySys:
 
     def _recover(self, now_ms: int) -> None:
         conn = self.conn
-        for ref, n in conn.execute("SELECT ref, COUNT(*) FROM channel_requests GROUP BY ref"):
-            self._req_n[ref] = itertools.count(n + 1)
+        for ref, op, n in conn.execute(
+            "SELECT ref, kind, COUNT(*) FROM channel_requests GROUP BY ref, kind"
+        ):
+            self._req_n[(ref, op)] = itertools.count(n + 1)
         for req_id, channel, op, ref, sent_ms in store.pending_requests(conn):
             self.inflight[req_id] = (channel, op, ref)
             self._by_key[(channel, op, ref)] = req_id
-            self.at(max(now_ms, sent_ms + self.channels[channel].timeout_ms), "timeout", req_id)
+            due = max(now_ms, sent_ms + self.channels[channel].timeout_ms)
+            self._deadline[req_id] = due
+            self.at(due, "timeout", req_id, due)
         for oid, topic, ref, payload in outbox.pending(conn, limit=1_000_000):
             if topic == "channel":
                 self._relay.append((oid, payload["dst"], payload["body"]))

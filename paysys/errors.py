@@ -11,6 +11,7 @@ CODES = frozenset(
         "BAD_SIGNATURE",
         "REPLAY",
         "IDEMPOTENCY_CONFLICT",
+        "IN_PROGRESS",
         "ORDER_EXPIRED",
         "DUPLICATE_ORDER",
         "RISK_BLOCKED",

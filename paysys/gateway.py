@@ -97,9 +97,11 @@ class Gateway:
             self._check_order_time(body["order_time"], now_ms)
         key = body.get("idempotency_key")
         if key:
-            return idempotency.lookup(
-                conn, merchant.merchant_id, key, idempotency.request_hash(body)
-            )
+            req_hash = idempotency.request_hash(body)
+            stored = idempotency.lookup(conn, merchant.merchant_id, key, req_hash)
+            if stored is None:
+                idempotency.reserve(conn, merchant.merchant_id, key, req_hash, now_ms)
+            return stored
         return None
 
     def _check_order_time(self, order_time: int, now_ms: int) -> None:

@@ -40,10 +40,8 @@ def create(node, src: str, body: dict, now_ms: int) -> None:
         if not same:
             raise GatewayError("DUPLICATE_ORDER", "merchant_order_no: already used for another order",
                                "merchant_order_no")
-        # the same request again while the first is still in flight: its answer is not final yet,
-        # so it is not remembered under the idempotency key
-        view = _order_view(existing, body["type"])
-        node.reply(dict(view, idempotency_key=body["idempotency_key"]))
+        # the same order under another idempotency key: that key's answer is the order as it is
+        node.answer(src, body, _order_view(existing, body["type"]), now_ms, deferred=False)
         return
     order_id = node.new_id("P")
     route = node.router.route(body["product"], body["amount"], body["currency"], now_ms)
@@ -348,7 +346,9 @@ def _state_event(node, order: dict, old: str | None, event: str) -> None:
 
 
 def recover(node, now_ms: int) -> None:
-    """Re-arm the timers of every pay order still in flight after a restart."""
+    """Re-arm the timers of every pay order still in flight after a restart. An order with a
+    request still pending waits for its answer or its (re-armed) timeout."""
+    waiting = {ref for _, _, ref in node.inflight.values()}
     for order_id, status, channel, created_ms in node.conn.execute(
         "SELECT order_id, status, channel, created_ms FROM pay_orders WHERE status IN "
         "('CHALLENGE','PROCESSING','UNKNOWN')"
@@ -357,5 +357,5 @@ def recover(node, now_ms: int) -> None:
             node.at(now_ms, "otp_expire", order_id)
         elif node.adapters[channel].async_result:
             node.at(max(now_ms, created_ms + node.cfg.platform_expire_ms), "expire", order_id)
-        else:
+        elif order_id not in waiting:
             node.at(now_ms, "query", order_id)

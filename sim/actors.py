@@ -137,8 +137,8 @@ class Actors:
     def _answer(self, body: dict) -> None:
         """paysys's answer to one of the merchant's requests (it echoes the idempotency key)."""
         req = self._requests.get(body.get("idempotency_key", ""))
-        if req is None or req.answered:
-            return
+        if req is None or req.answered or body.get("code") == "IN_PROGRESS":
+            return  # an answer "still in progress" is no answer: the merchant asks again later
         req.answered = True
         if req.body["type"] != "pay.create" or not body.get("ok"):
             return

@@ -326,18 +326,14 @@ def test_same_key_with_other_content_is_a_conflict(d):
     assert d.conn.execute("SELECT COUNT(*) FROM pay_orders").fetchone() == (1,)
 
 
-def test_a_retry_while_in_flight_gets_the_current_view_and_no_second_order(d):
-    order_id, _ = start_quick(d, "MO1")
+def test_a_retry_while_in_flight_is_told_to_come_back_and_makes_no_second_order(d):
+    start_quick(d, "MO1")
     fx = d.merchant(pay_create("MO1"))
-    view = one(replies(fx))
-    assert (view["order_id"], view["status"]) == (order_id, "PROCESSING")
+    answer = one(replies(fx))
+    assert (answer["ok"], answer["code"], answer["field"]) == (False, "IN_PROGRESS", "idempotency_key")
     assert sends(fx) == [] and d.conn.execute("SELECT COUNT(*) FROM pay_orders").fetchone() == (1,)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an idempotency key is only stored with the final "
-                   "answer, so the same key with other content while the first is in flight "
-                   "creates a second order, whose answer later raises IDEMPOTENCY_CONFLICT "
-                   "out of handle() (payments.create / engine.answer)")
 def test_same_key_other_content_while_the_first_is_in_flight_is_a_conflict(d):
     quick_paid(d, "warm-up")
     _, pay = start_quick(d, "MO1", key="K1")
@@ -346,10 +342,6 @@ def test_same_key_other_content_while_the_first_is_in_flight_is_a_conflict(d):
     assert d.conn.execute("SELECT COUNT(*) FROM pay_orders").fetchone() == (2,)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the answer of a second order made under a reused "
-                   "idempotency key raises IDEMPOTENCY_CONFLICT out of handle() (engine.answer -> "
-                   "gateway.remember): the bank's success is rolled back, the order stays "
-                   "PROCESSING and its request is no longer in flight")
 def test_a_channel_reply_never_raises_even_under_a_reused_key(d):
     quick_paid(d, "warm-up")
     _, pay1 = start_quick(d, "MO1", key="K1")
@@ -479,9 +471,6 @@ def test_refund_timeout_is_resent_under_the_same_id_and_posted_once(d):
     assert_books_balance(d.conn)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the timeout timer of a refused refund request is "
-                   "not cancelled; it fires on the re-sent request with the same req_id "
-                   "(engine._timeout / _stale key timers by req_id only)")
 def test_a_resent_refund_gets_its_full_timeout(d):
     d = Driver(make_node(channels=(replace(BANK, timeout_ms=10_000), WECHAT)))
     quick_paid(d, "MO0")
@@ -520,19 +509,25 @@ def test_recover_rearms_pending_timeouts_and_queries_unknown_orders(d):
     assert_books_balance(d.conn)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: after recover() a bank order whose pay is still in "
-                   "flight is queried at once; the bank.query.reply echoes the pay's req_id, "
-                   "engine._match finds that id in `inflight` and takes the answer for the pay "
-                   "reply, so the real pay reply that follows is dropped as late")
-def test_after_recover_a_query_reply_is_not_taken_for_the_pay_reply(d):
+def test_after_recover_a_pending_pay_is_awaited_not_queried(d):
     quick_paid(d, "warm-up")
     order_id, pay = start_quick(d, "MO1")
     d.node.flush()
     restarted = Driver(make_node(conn=d.conn), now=d.now + 500)
     restarted.node.recover(restarted.now)
-    query = one(sends(restarted.advance(0), "bank", "bank.query"))
-    fx = restarted.handle("bank", bank_reply(query, "NOT_FOUND"))
-    assert one(events(fx, "channel.reply", order_id))["op"] == "query"
+    assert sends(restarted.advance(0), "bank", "bank.query") == []
     fx = restarted.handle("bank", bank_reply(pay, "SUCCESS", amount=10_000, bank_txn_id="T1"))
     assert events(fx, "channel.late_reply") == []
     assert restarted.status(order_id) == "SUCCEEDED"
+
+
+def test_a_query_answer_is_never_taken_for_the_pay_answer(d):
+    quick_paid(d, "warm-up")
+    order_id, pay = start_quick(d, "MO1")
+    d.advance(TIMEOUT_MS)
+    assert d.status(order_id) == "UNKNOWN"
+    query = one(sends(d.advance(2_000), "bank", "bank.query"))  # the first query, after 2 s
+    assert query["req_id"] == pay["req_id"]  # a query names the pay it is about
+    fx = d.handle("bank", bank_reply(query, "SUCCESS", amount=10_000, bank_txn_id="T1"))
+    assert one(events(fx, "channel.reply", order_id))["op"] == "query"
+    assert d.status(order_id) == "SUCCEEDED"
