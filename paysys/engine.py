@@ -233,6 +233,22 @@ class PaySys:
         else:
             self.reply(reply)
 
+    def create_order(self, kind: str, row: dict, now_ms: int) -> None:
+        """Insert a new pay or refund order and record its creation."""
+        (store.insert_pay_order if kind == "pay" else store.insert_refund_order)(self.conn, row)
+        ref = row["order_id" if kind == "pay" else "refund_id"]
+        store.record_creation(self.conn, kind, ref, row["status"], now_ms)
+        self.event("order.state", ref, {"kind": kind, "from": None, "to": row["status"],
+                                        "event": "create"})
+
+    def move(self, kind: str, row: dict, event: str, now_ms: int, **changes) -> None:
+        """Fire `event` on a pay or refund order (compare-and-set) and publish the change."""
+        old = row["status"]
+        store.transition(self.conn, kind, row, event, now_ms, **changes)
+        ref = row["order_id" if kind == "pay" else "refund_id"]
+        self.event("order.state", ref, {"kind": kind, "from": old, "to": row["status"],
+                                        "event": event})
+
     def defer_answer(self, order_id: str, src: str, request: dict) -> None:
         self._awaiting[order_id] = (src, request)
 

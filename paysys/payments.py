@@ -61,9 +61,7 @@ def create(node, src: str, body: dict, now_ms: int) -> None:
         "channel_ref": "", "notify_url": body.get("notify_url") or "", "error_code": "",
         "card_no": body.get("card_no") or "",
     }
-    store.insert_pay_order(conn, order)
-    store.record_creation(conn, "pay", order_id, order["status"], now_ms)
-    _state_event(node, order, None, "create")
+    node.create_order("pay", order, now_ms)
     if decision.outcome == "BLOCK":
         _move(node, order, "block", now_ms, error_code="RISK_BLOCKED")
         node.answer(src, body, {"type": "pay.create.reply", "ok": False, "code": "RISK_BLOCKED",
@@ -335,14 +333,7 @@ def _finished(node, order: dict, now_ms: int) -> None:
 
 
 def _move(node, order: dict, event: str, now_ms: int, **changes) -> None:
-    old = order["status"]
-    store.transition(node.conn, "pay", order, event, now_ms, **changes)
-    _state_event(node, order, old, event)
-
-
-def _state_event(node, order: dict, old: str | None, event: str) -> None:
-    node.event("order.state", order["order_id"], {"kind": "pay", "from": old, "to": order["status"],
-                                                  "event": event})
+    node.move("pay", order, event, now_ms, **changes)
 
 
 def recover(node, now_ms: int) -> None:

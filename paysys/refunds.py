@@ -50,9 +50,7 @@ def create(node, src: str, body: dict, now_ms: int) -> None:
               "refund_no": body["refund_no"], "amount": body["amount"], "currency": order["currency"],
               "status": R.CREATED.value, "channel": order["channel"], "created_ms": now_ms,
               "updated_ms": now_ms, "error_code": ""}
-    store.insert_refund_order(conn, refund)
-    store.record_creation(conn, "refund", refund["refund_id"], refund["status"], now_ms)
-    _state_event(node, refund, None, "create")
+    node.create_order("refund", refund, now_ms)
     node.reserve(merchant_id, refund["amount"])
     _move(node, refund, "submit", now_ms)
     _send(node, refund, order, now_ms, first=True)
@@ -129,14 +127,7 @@ def _finished(node, refund: dict, now_ms: int) -> None:
 
 
 def _move(node, refund: dict, event: str, now_ms: int, **changes) -> None:
-    old = refund["status"]
-    store.transition(node.conn, "refund", refund, event, now_ms, **changes)
-    _state_event(node, refund, old, event)
-
-
-def _state_event(node, refund: dict, old: str | None, event: str) -> None:
-    node.event("order.state", refund["refund_id"], {"kind": "refund", "from": old,
-                                                    "to": refund["status"], "event": event})
+    node.move("refund", refund, event, now_ms, **changes)
 
 
 def recover(node, now_ms: int) -> None:

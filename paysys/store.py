@@ -113,35 +113,27 @@ def insert_refund_order(conn: sqlite3.Connection, refund: dict) -> None:
     )
 
 
-def _row(cursor: sqlite3.Cursor, columns: tuple) -> dict | None:
-    row = cursor.fetchone()
+def _one(conn: sqlite3.Connection, table: str, columns: tuple, where: str, args: tuple) -> dict | None:
+    row = conn.execute(f"SELECT {','.join(columns)} FROM {table} WHERE {where}", args).fetchone()
     return dict(zip(columns, row, strict=True)) if row else None
 
 
 def pay_order(conn: sqlite3.Connection, order_id: str) -> dict | None:
-    cur = conn.execute(f"SELECT {','.join(PAY_COLUMNS)} FROM pay_orders WHERE order_id=?", (order_id,))
-    return _row(cur, PAY_COLUMNS)
+    return _one(conn, "pay_orders", PAY_COLUMNS, "order_id=?", (order_id,))
 
 
 def pay_order_by_merchant_no(conn, merchant_id: str, merchant_order_no: str) -> dict | None:
-    cur = conn.execute(
-        f"SELECT {','.join(PAY_COLUMNS)} FROM pay_orders WHERE merchant_id=? AND merchant_order_no=?",
-        (merchant_id, merchant_order_no),
-    )
-    return _row(cur, PAY_COLUMNS)
+    return _one(conn, "pay_orders", PAY_COLUMNS, "merchant_id=? AND merchant_order_no=?",
+                (merchant_id, merchant_order_no))
 
 
 def refund_order(conn: sqlite3.Connection, refund_id: str) -> dict | None:
-    cur = conn.execute(f"SELECT {','.join(REFUND_COLUMNS)} FROM refund_orders WHERE refund_id=?", (refund_id,))
-    return _row(cur, REFUND_COLUMNS)
+    return _one(conn, "refund_orders", REFUND_COLUMNS, "refund_id=?", (refund_id,))
 
 
 def refund_by_merchant_no(conn, merchant_id: str, refund_no: str) -> dict | None:
-    cur = conn.execute(
-        f"SELECT {','.join(REFUND_COLUMNS)} FROM refund_orders WHERE merchant_id=? AND refund_no=?",
-        (merchant_id, refund_no),
-    )
-    return _row(cur, REFUND_COLUMNS)
+    return _one(conn, "refund_orders", REFUND_COLUMNS, "merchant_id=? AND refund_no=?",
+                (merchant_id, refund_no))
 
 
 _TABLE = {"pay": ("pay_orders", "order_id"), "refund": ("refund_orders", "refund_id")}
