@@ -485,9 +485,9 @@ TIMEOUTS = {
     "close": payments.on_query_timeout, "sign": payments.on_sign_timeout,
     "refund": refunds.on_refund_timeout, "unsign": agreements.on_unsign_timeout,
 }
-REFUSED = {
+REFUSED = {  # the request never reached the channel
     "pay": payments.on_pay_refused, "query": payments.on_query_timeout,
-    "close": payments.on_query_timeout, "sign": payments.on_sign_timeout,
+    "close": payments.on_query_timeout, "sign": payments.on_pay_refused,
     "refund": refunds.on_refund_refused, "unsign": agreements.on_unsign_timeout,
 }
 TIMERS = {

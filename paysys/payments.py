@@ -113,8 +113,13 @@ def _merchant_order(node, body: dict) -> dict:
 
 
 def submit(node, order: dict, event: str, now_ms: int) -> None:
-    """The order leaves for its channel (after signing the card agreement when one is needed)."""
+    """The order leaves for its channel."""
     _move(node, order, event, now_ms)
+    _to_channel(node, order, now_ms)
+
+
+def _to_channel(node, order: dict, now_ms: int) -> None:
+    """Send the order to its channel, after signing the card agreement when one is needed."""
     adapter = node.adapters[order["channel"]]
     if adapter.needs_agreement:
         agreement = store.agreement(node.conn, order["user_id"], order["card_no"], order["channel"])
@@ -130,7 +135,7 @@ def submit(node, order: dict, event: str, now_ms: int) -> None:
 
 def _send_pay(node, order: dict, agreement_no: str, now_ms: int) -> None:
     adapter = node.adapters[order["channel"]]
-    req_id = f"{order['order_id']}.p1"
+    req_id = node.req_id(order["order_id"], "pay")
     order["expire_ms"] = order["created_ms"] + node.cfg.platform_expire_ms
     body = adapter.pay(req_id, order, agreement_no, now_ms, node.cfg.self_url)
     node.call_channel(order["channel"], "pay", order["order_id"], req_id, body, now_ms)
@@ -202,10 +207,24 @@ def on_pay_timeout(node, channel: str, order_id: str, req_id: str, now_ms: int) 
 
 
 def on_pay_refused(node, channel: str, order_id: str, req_id: str, now_ms: int) -> None:
-    """The connection was refused: the request never reached the channel, a definite failure."""
+    """The connection was refused: the pay (or the signing before it) never reached the
+    channel, so the payment can safely fail over to another channel that takes it; with none,
+    it fails."""
     order = store.pay_order(node.conn, order_id)
-    if order is not None and order["status"] in ACTIVE:
-        _close_at_channel(node, order, now_ms)
+    if order is None or order["status"] not in ACTIVE:
+        return
+    route = node.router.route(order["product"], order["amount"], order["currency"], now_ms,
+                              exclude=(channel,))
+    node.event("route.decision", order_id, {"channel": route.channel_id,
+                                            "reason": f"failover from {channel}: {route.reason}",
+                                            "rejected": [list(r) for r in route.rejected]})
+    if route.channel_id is None:
+        _fail(node, order, "CHANNEL_UNREACHABLE", now_ms)
+        return
+    node.conn.execute("UPDATE pay_orders SET channel=? WHERE order_id=?", (route.channel_id, order_id))
+    order["channel"] = route.channel_id
+    order["card_no"] = _card_no(node, order_id)
+    _to_channel(node, order, now_ms)
 
 
 def _unknown(node, order: dict, now_ms: int) -> None:
@@ -225,7 +244,7 @@ def on_query_due(node, order_id: str, attempt: int, now_ms: int) -> None:
     if order is None or order["status"] not in ACTIVE:
         return
     req_id = node.req_id(order_id, "query")
-    body = node.adapters[order["channel"]].query(f"{order_id}.p1", order)
+    body = node.adapters[order["channel"]].query(store.pay_request_id(node.conn, order_id), order)
     node.call_channel(order["channel"], "query", order_id, req_id, body, now_ms)
     node._query_attempt[order_id] = attempt
 
@@ -261,7 +280,7 @@ def on_query_timeout(node, channel: str, order_id: str, req_id: str, now_ms: int
 def _close_at_channel(node, order: dict, now_ms: int) -> None:
     """Close the order at the channel; only its confirmation makes the order CLOSED."""
     req_id = node.req_id(order["order_id"], "close")
-    body = node.adapters[order["channel"]].close(f"{order['order_id']}.p1", order)
+    body = node.adapters[order["channel"]].close(store.pay_request_id(node.conn, order["order_id"]), order)
     node.call_channel(order["channel"], "close", order["order_id"], req_id, body, now_ms)
 
 

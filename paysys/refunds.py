@@ -63,7 +63,8 @@ def _req_id(refund: dict) -> str:
 
 def _send(node, refund: dict, order: dict, now_ms: int, first: bool) -> None:
     req_id = _req_id(refund)
-    body = node.adapters[refund["channel"]].refund(req_id, f"{order['order_id']}.p1", refund, order)
+    pay_req_id = store.pay_request_id(node.conn, order["order_id"])
+    body = node.adapters[refund["channel"]].refund(req_id, pay_req_id, refund, order)
     call = node.call_channel if first else node.resend_channel
     call(refund["channel"], "refund", refund["refund_id"], req_id, body, now_ms)
 

@@ -222,12 +222,14 @@ class Router:
         self.policy: Policy = factory(**policy_options)
         self.health = health
 
-    def route(self, product: str, amount: int, currency: str, now_ms: int) -> RouteDecision:
-        """Choose a channel (and take the breaker's trial if it is half-open) or NO_ROUTE."""
+    def route(self, product: str, amount: int, currency: str, now_ms: int,
+              exclude: tuple[str, ...] = ()) -> RouteDecision:
+        """Choose a channel (and take the breaker's trial if it is half-open) or NO_ROUTE;
+        channels in `exclude` are not considered (a failover away from them)."""
         candidates: list[ChannelInfo] = []
         rejected: list[tuple[str, str]] = []
         for channel in self.channels:
-            why = channel.why_not(product, amount, currency)
+            why = "excluded" if channel.id in exclude else channel.why_not(product, amount, currency)
             if why is None and not self.health.available(channel.id, now_ms):
                 why = f"unavailable (circuit {self.health.state(channel.id, now_ms)})"
             if why is None:

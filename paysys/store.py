@@ -75,6 +75,7 @@ def create_tables(db: sqlite_utils.Database) -> None:
          "result": str, "answered_ms": int},
         pk="req_id", if_not_exists=True,
     )
+    db["channel_requests"].create_index(["ref"], if_not_exists=True)
     for module in (ledger, outbox, idempotency, replay):
         module.create_tables(db)
 
@@ -218,6 +219,15 @@ def close_request(conn, req_id: str, status: str, result: str, now_ms: int) -> b
         (status, result, now_ms, req_id),
     )
     return cur.rowcount == 1
+
+
+def pay_request_id(conn: sqlite3.Connection, order_id: str) -> str:
+    """The id of the order's latest pay request: queries, closes and refunds name it."""
+    row = conn.execute(
+        "SELECT req_id FROM channel_requests WHERE ref=? AND kind='pay' ORDER BY sent_ms DESC, req_id DESC "
+        "LIMIT 1", (order_id,),
+    ).fetchone()
+    return row[0] if row else f"{order_id}.p1"
 
 
 def pending_requests(conn) -> list[tuple]:

@@ -37,6 +37,7 @@ METRICS: dict[str, str] = {
     "notifications_acked": "merchant notifications acknowledged",
     "notifications_dead": "merchant notifications dead-lettered",
     "notification_retries": "merchant notification attempts after the first",
+    "failovers": "payments moved to another channel after theirs refused the connection",
     "faults_fired": "messages a fault acted on",
     "idempotent_replays": "merchant requests answered from the idempotency store",
 }

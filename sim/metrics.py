@@ -45,6 +45,8 @@ QUERIES: dict[str, str] = {
                                    WHERE kind = 'pay' AND to_status = 'UNKNOWN')""",
     "queries": "SELECT COUNT(*) FROM channel_requests WHERE kind = 'query'",
     "late_replies": "SELECT COUNT(*) FROM events WHERE kind = 'channel.late_reply'",
+    "failovers": """SELECT COUNT(*) FROM events WHERE kind = 'route.decision'
+                    AND json_extract(data, '$.reason') LIKE 'failover from %'""",
     "channel_notifications": "SELECT COUNT(*) FROM events WHERE kind = 'channel.notify'",
     "duplicate_channel_notifications": """SELECT COUNT(*) FROM events
         WHERE kind = 'channel.notify' AND json_extract(data, '$.duplicate') = 1""",

@@ -531,3 +531,30 @@ def test_a_query_answer_is_never_taken_for_the_pay_answer(d):
     fx = d.handle("bank", bank_reply(query, "SUCCESS", amount=10_000, bank_txn_id="T1"))
     assert one(events(fx, "channel.reply", order_id))["op"] == "query"
     assert d.status(order_id) == "SUCCEEDED"
+
+
+# -- failover on a refused connection --------------------------------------------------------------
+
+
+def _refused(request: dict) -> dict:
+    return {"type": "net.error", "error": "refused", "request": request}
+
+
+def test_a_refused_connection_fails_over_to_another_bank():
+    backup = replace(BANK, id="bank_b", priority=2)
+    d = Driver(make_node(channels=(BANK, backup, WECHAT)))
+    order_id, sign = start_quick(d, "MO1")
+    fx = d.handle("bank", _refused(sign))
+    decision = one(events(fx, "route.decision", order_id))
+    assert (decision["channel"], decision["reason"]) == ("bank_b", "failover from bank: priority")
+    sign_b = one(sends(fx, "bank_b", "bank.sign"))
+    pay_b = one(sends(d.handle("bank_b", bank_reply(sign_b, "OK", agreement_no="AGB")), "bank_b", "bank.pay"))
+    d.handle("bank_b", bank_reply(pay_b, "SUCCESS", amount=10_000, bank_txn_id="TB"))
+    assert (d.status(order_id), d.order(order_id)["channel"]) == ("SUCCEEDED", "bank_b")
+
+
+def test_a_refused_connection_with_no_other_channel_fails_the_payment(d):
+    order_id, sign = start_quick(d, "MO1")
+    d.handle("bank", _refused(sign))
+    order = d.order(order_id)
+    assert (order["status"], order["error_code"]) == ("FAILED", "CHANNEL_UNREACHABLE")

@@ -37,6 +37,9 @@ def known_world() -> World:
     w.event("gateway.reject", "M001", type="pay.create", code="BAD_SIGNATURE", field=None)
     w.event("gateway.replay", "M001", type="pay.create", key="k1")
     w.event("gateway.replay", "M001", type="refund.create", key="k2")
+    w.event("route.decision", "P0000000002", channel="bank_b", reason="failover from bank_a: priority",
+            rejected=[])
+    w.event("route.decision", "P0000000003", channel="bank_a", reason="priority", rejected=[])
     return w
 
 
@@ -51,7 +54,7 @@ def test_every_catalogue_metric_on_a_known_run():
         "refunds": 2, "refunds_succeeded": 1, "unknown": 3, "unknown_resolved": 2,
         "queries": 3, "late_replies": 1, "channel_notifications": 3,
         "duplicate_channel_notifications": 2, "notifications_acked": 2, "notifications_dead": 1,
-        "notification_retries": 2 + 15, "faults_fired": 7, "idempotent_replays": 2,
+        "notification_retries": 2 + 15, "failovers": 1, "faults_fired": 7, "idempotent_replays": 2,
     }
 
 
