@@ -90,6 +90,10 @@ def bench(payments: int = 100_000, seed: int = 1, progress: bool = False) -> dic
     skeleton_s = skeleton(scenario, result.payments, per_payment)
     simulated_s = (scenario.end_ms - scenario.start_ms) / 1000
     full_rate = result.payments / full_s
+    timing = result.summary["timing"]
+    inside = timing["inside_nodes_s"]
+    mocks = sum(inside.get(c.id, 0.0) for c in scenario.channels)
+    actors = sum(inside.get(a, 0.0) for a in ("merchant", "user", "sms"))
     skeleton_rate = result.payments / skeleton_s
     return {
         "payments": result.payments,
@@ -103,6 +107,14 @@ def bench(payments: int = 100_000, seed: int = 1, progress: bool = False) -> dic
         "simulated_s": simulated_s,
         "speedup_vs_realtime": round(simulated_s / full_s, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "breakdown_s": {  # where the full run's wall time went
+            "paysys": round(inside.get("paysys", 0.0), 2),
+            "mock_channels": round(mocks, 2),
+            "merchants_and_users": round(actors, 2),
+            "simpy_network_log": round(timing["simulate_s"] - sum(inside.values()), 2),
+            "write_run_database": timing["write_s"],
+            "verify": timing["verify_s"],
+        },
     }
 
 
@@ -130,6 +142,8 @@ def print_bench(console, figures: dict) -> None:
         ("peak memory (MB)", f"{figures['peak_rss_mb']:,.0f}"),
         ("verdict of the run", "PASS" if figures["ok"] else "FAIL"),
     ]
+    rows += [(f"  of which {name.replace('_', ' ')} (s)", f"{seconds:,.1f}")
+             for name, seconds in figures["breakdown_s"].items()]
     for row in rows:
         table.add_row(*row)
     console.print(table)

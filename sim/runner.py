@@ -188,12 +188,21 @@ def run(scenario: Scenario, db_path: str, progress=None, log: EventLog | None = 
     conn = open_store(db_path)
     try:
         sim = Simulation(scenario, conn, log)
+        built = time.perf_counter()
         sim.run(progress)
         sim.paysys.flush()
+        simulated = time.perf_counter()
         digest = _write_world(sim, conn)
+        written = time.perf_counter()
         verdict = oracle.verify(conn, scenario)
         oracle.write(conn, verdict)
         wall_s = time.perf_counter() - wall
+        timing = {
+            "build_s": round(built - wall, 3), "simulate_s": round(simulated - built, 3),
+            "write_s": round(written - simulated, 3),
+            "verify_s": round(wall - written + wall_s, 3),
+            "inside_nodes_s": {name: round(s, 3) for name, s in sorted(sim.world.busy_s.items())},
+        }
         _write_run_table(conn, {
             "scenario": scenario.name, "scenario_file": scenario.path, "seed": scenario.seed,
             "digest": digest, "start_ms": scenario.start_ms, "traffic_end_ms": scenario.traffic_end_ms,
@@ -220,6 +229,7 @@ def run(scenario: Scenario, db_path: str, progress=None, log: EventLog | None = 
             "db": db_path,
             "wall_s": round(wall_s, 3),
             "simulated_s": (scenario.end_ms - scenario.start_ms) // 1000,
+            "timing": timing,
         }
         return RunResult(scenario, db_path, digest, verdict, wall_s, payments["total"],
                          sim.world.timeouts, summary)

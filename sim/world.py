@@ -10,6 +10,7 @@ Actors of the simulator itself (merchants' systems, users, the SMS gateway) are 
 name prefix (`merchant:`, `user:`, `sms`) with a `receive(dst, src, body, now)` function.
 """
 
+from time import perf_counter
 from urllib.parse import urlsplit
 
 import simpy
@@ -33,6 +34,7 @@ class World:
         self._armed: dict[str, tuple[int, int]] = {}
         self._token = 0
         self.timeouts = 0                        # SimPy timeouts scheduled (for the benchmark)
+        self.busy_s: dict[str, float] = {}       # wall seconds spent inside each node / actor kind
 
     # -- registration -------------------------------------------------------------------------
 
@@ -87,16 +89,24 @@ class World:
         self.log.message(now, "msg.deliver", src, dst, body, sent_ms=sent_ms)
         node = self.nodes.get(dst)
         if node is None:
-            receive = self.actors.get(dst.split(":", 1)[0])
+            prefix = dst.split(":", 1)[0]
+            receive = self.actors.get(prefix)
             if receive is not None:
+                started = perf_counter()
                 receive(dst, src, body, now)
+                self._busy(prefix, started)
             return
+        started = perf_counter()
         try:
             effects = node.handle(src, body, now)
         except Exception as exc:
             raise NodeCrash(f"{dst} raised {type(exc).__name__}: {exc} while handling "
                             f"{body.get('type')!r} from {src} at t={now}") from exc
+        self._busy(dst, started)
         self.apply(dst, effects, src)
+
+    def _busy(self, name: str, started: float) -> None:
+        self.busy_s[name] = self.busy_s.get(name, 0.0) + perf_counter() - started
 
     def apply(self, name: str, effects: list[tuple], request_src: str | None = None) -> None:
         """Carry out a node's effects, then re-arm its timer."""
@@ -132,8 +142,10 @@ class World:
             return
         del self._armed[name]
         now = self.env.now
+        started = perf_counter()
         try:
             effects = self.nodes[name].on_timer(now)
         except Exception as exc:
             raise NodeCrash(f"{name} raised {type(exc).__name__}: {exc} in on_timer at t={now}") from exc
+        self._busy(name, started)
         self.apply(name, effects)
