@@ -80,7 +80,7 @@ class PaySys:
         self._by_key: dict[tuple[str, str, str], str] = {}     # (channel, op, ref) -> req_id
         self._deadline: dict[str, int] = {}                    # req_id -> its current timeout
         self._awaiting: dict[str, tuple[str, dict]] = {}       # order id -> (src, request)
-        self._otps: dict[str, str] = {}
+        self.otps: dict[str, str] = {}                         # order id -> one-time password sent
         self._req_n: dict[tuple[str, str], itertools.count] = {}
         self._reserved: dict[str, int] = {}                    # merchant -> refunds in flight
         self._relay: list[tuple[int, str, dict]] = []
@@ -90,7 +90,7 @@ class PaySys:
         self._units = 0
         self._notifying: set[str] = set()    # notifications still pending (cache of the table)
         self._housekeeping_at: int | None = None
-        self._query_attempt: dict[str, int] = {}
+        self.query_attempts: dict[str, int] = {}
         self.refund_attempts: dict[str, int] = {}
         self.sign_attempts: dict[str, int] = {}
         self._ids = {"P": self._max_id("pay_orders", "order_id"),
@@ -249,6 +249,14 @@ class PaySys:
         self.event("order.state", ref, {"kind": kind, "from": old, "to": row["status"],
                                         "event": event})
 
+    def forget(self, ref: str, ops: tuple[str, ...]) -> None:
+        """Drop the in-memory bookkeeping of a pay or refund order that reached a final state."""
+        for op in ops:
+            self._req_n.pop((ref, op), None)
+        self.query_attempts.pop(ref, None)
+        self.sign_attempts.pop(ref, None)
+        self.refund_attempts.pop(ref, None)
+
     def defer_answer(self, order_id: str, src: str, request: dict) -> None:
         self._awaiting[order_id] = (src, request)
 
@@ -280,9 +288,6 @@ class PaySys:
 
     def reserved(self, merchant_id: str) -> int:
         return self._reserved.get(merchant_id, 0)
-
-    def set_otp(self, order_id: str, otp: str | None) -> str | None:
-        return self._otps.pop(order_id, None) if otp is None else self._otps.setdefault(order_id, otp)
 
     # -- dispatch -----------------------------------------------------------------------------
 

@@ -71,7 +71,7 @@ def create(node, src: str, body: dict, now_ms: int) -> None:
         return
     if decision.outcome == "CHALLENGE":
         _move(node, order, "challenge", now_ms)
-        otp = node.set_otp(order_id, node.risk.new_otp())
+        otp = node.otps[order_id] = node.risk.new_otp()
         node.send("sms", {"type": "sms.otp", "user_id": order["user_id"], "order_id": order_id,
                           "merchant_id": merchant_id, "otp": otp})
         node.at(now_ms + node.cfg.otp_ttl_ms, "otp_expire", order_id)
@@ -88,7 +88,7 @@ def confirm_otp(node, src: str, body: dict, now_ms: int) -> None:
     if order["status"] != P.CHALLENGE.value:
         raise GatewayError("BAD_STATE", f"order {order['order_id']} is {order['status']}, not CHALLENGE",
                            "order_id")
-    expected = node.set_otp(order["order_id"], None)
+    expected = node.otps.pop(order["order_id"], None)
     if expected is None or not node.risk.check_otp(expected, body["otp"]):
         _move(node, order, "otp_fail", now_ms, error_code="OTP_INVALID")
         _finished(node, order, now_ms)
@@ -165,7 +165,6 @@ def on_sign_timeout(node, channel: str, order_id: str, req_id: str, now_ms: int)
         return
     attempts = node.sign_attempts.get(order_id, 1)
     if attempts >= SIGN_ATTEMPTS:
-        node.sign_attempts.pop(order_id, None)
         _fail(node, order, "SIGN_UNCONFIRMED", now_ms)
         return
     node.sign_attempts[order_id] = attempts + 1
@@ -246,7 +245,7 @@ def on_query_due(node, order_id: str, attempt: int, now_ms: int) -> None:
     req_id = node.req_id(order_id, "query")
     body = node.adapters[order["channel"]].query(store.pay_request_id(node.conn, order_id), order)
     node.call_channel(order["channel"], "query", order_id, req_id, body, now_ms)
-    node._query_attempt[order_id] = attempt
+    node.query_attempts[order_id] = attempt
 
 
 def on_query(node, channel: str, order_id: str, req_id: str, outcome, now_ms: int) -> None:
@@ -254,7 +253,7 @@ def on_query(node, channel: str, order_id: str, req_id: str, outcome, now_ms: in
     order = store.pay_order(node.conn, order_id)
     if order is None or order["status"] not in ACTIVE:
         return
-    attempt = node._query_attempt.get(order_id, 0)
+    attempt = node.query_attempts.get(order_id, 0)
     if outcome.kind == SUCCESS:
         if outcome.amount is None:  # "already paid" without the details: ask for them
             _schedule_query(node, order_id, 0, now_ms)
@@ -274,7 +273,7 @@ def on_query(node, channel: str, order_id: str, req_id: str, outcome, now_ms: in
 def on_query_timeout(node, channel: str, order_id: str, req_id: str, now_ms: int) -> None:
     order = store.pay_order(node.conn, order_id)
     if order is not None and order["status"] in ACTIVE:
-        _schedule_query(node, order_id, node._query_attempt.get(order_id, 0) + 1, now_ms)
+        _schedule_query(node, order_id, node.query_attempts.get(order_id, 0) + 1, now_ms)
 
 
 def _close_at_channel(node, order: dict, now_ms: int) -> None:
@@ -293,7 +292,7 @@ def on_expire_due(node, order_id: str, arg: int, now_ms: int) -> None:
 def on_otp_expire(node, order_id: str, arg: int, now_ms: int) -> None:
     order = store.pay_order(node.conn, order_id)
     if order is not None and order["status"] == P.CHALLENGE.value:
-        node.set_otp(order_id, None)
+        node.otps.pop(order_id, None)
         _move(node, order, "expire", now_ms, error_code="OTP_EXPIRED")
         _finished(node, order, now_ms)
 
@@ -343,6 +342,7 @@ def _fail(node, order: dict, code: str, now_ms: int) -> None:
 def _finished(node, order: dict, now_ms: int) -> None:
     """The order reached a final state: answer a waiting request, notify, publish."""
     node.release_answer(order["order_id"], lambda t: _order_view(order, t), now_ms)
+    node.forget(order["order_id"], ("sign", "pay", "query", "close"))
     payload = {"merchant_id": order["merchant_id"], "order_id": order["order_id"],
                "merchant_order_no": order["merchant_order_no"], "status": order["status"],
                "amount": order["amount"], "currency": order["currency"]}

@@ -117,7 +117,7 @@ def on_retry_due(node, refund_id: str, arg: int, now_ms: int) -> None:
 
 def _finished(node, refund: dict, now_ms: int) -> None:
     node.reserve(refund["merchant_id"], -refund["amount"])
-    node.refund_attempts.pop(refund["refund_id"], None)
+    node.forget(refund["refund_id"], ("refund",))
     order = store.pay_order(node.conn, refund["order_id"])
     payload = {"merchant_id": refund["merchant_id"], "order_id": refund["order_id"],
                "refund_id": refund["refund_id"], "refund_no": refund["refund_no"],
