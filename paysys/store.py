@@ -100,41 +100,50 @@ def insert_merchant(conn, merchant_id, name, sign_type, secret, fee_rate_bp, sta
     )
 
 
+def _insert_sql(table: str, columns: tuple) -> str:
+    return f"INSERT INTO {table} ({','.join(columns)}) VALUES ({','.join('?' * len(columns))})"
+
+
+def _select_sql(table: str, columns: tuple, where: str) -> str:
+    return f"SELECT {','.join(columns)} FROM {table} WHERE {where}"
+
+
+# Statements are built once: the hot path only binds values.
+_INSERT_PAY = _insert_sql("pay_orders", PAY_COLUMNS)
+_INSERT_REFUND = _insert_sql("refund_orders", REFUND_COLUMNS)
+_PAY_BY_ID = _select_sql("pay_orders", PAY_COLUMNS, "order_id=?")
+_PAY_BY_MERCHANT_NO = _select_sql("pay_orders", PAY_COLUMNS, "merchant_id=? AND merchant_order_no=?")
+_REFUND_BY_ID = _select_sql("refund_orders", REFUND_COLUMNS, "refund_id=?")
+_REFUND_BY_MERCHANT_NO = _select_sql("refund_orders", REFUND_COLUMNS, "merchant_id=? AND refund_no=?")
+
+
 def insert_pay_order(conn: sqlite3.Connection, order: dict) -> None:
-    conn.execute(
-        f"INSERT INTO pay_orders ({','.join(PAY_COLUMNS)}) VALUES ({','.join('?' * len(PAY_COLUMNS))})",
-        tuple(order.get(c) for c in PAY_COLUMNS),
-    )
+    conn.execute(_INSERT_PAY, tuple(map(order.get, PAY_COLUMNS)))
 
 
 def insert_refund_order(conn: sqlite3.Connection, refund: dict) -> None:
-    conn.execute(
-        f"INSERT INTO refund_orders ({','.join(REFUND_COLUMNS)}) VALUES ({','.join('?' * len(REFUND_COLUMNS))})",
-        tuple(refund.get(c) for c in REFUND_COLUMNS),
-    )
+    conn.execute(_INSERT_REFUND, tuple(map(refund.get, REFUND_COLUMNS)))
 
 
-def _one(conn: sqlite3.Connection, table: str, columns: tuple, where: str, args: tuple) -> dict | None:
-    row = conn.execute(f"SELECT {','.join(columns)} FROM {table} WHERE {where}", args).fetchone()
+def _one(conn: sqlite3.Connection, sql: str, columns: tuple, args: tuple) -> dict | None:
+    row = conn.execute(sql, args).fetchone()
     return dict(zip(columns, row, strict=True)) if row else None
 
 
 def pay_order(conn: sqlite3.Connection, order_id: str) -> dict | None:
-    return _one(conn, "pay_orders", PAY_COLUMNS, "order_id=?", (order_id,))
+    return _one(conn, _PAY_BY_ID, PAY_COLUMNS, (order_id,))
 
 
 def pay_order_by_merchant_no(conn, merchant_id: str, merchant_order_no: str) -> dict | None:
-    return _one(conn, "pay_orders", PAY_COLUMNS, "merchant_id=? AND merchant_order_no=?",
-                (merchant_id, merchant_order_no))
+    return _one(conn, _PAY_BY_MERCHANT_NO, PAY_COLUMNS, (merchant_id, merchant_order_no))
 
 
 def refund_order(conn: sqlite3.Connection, refund_id: str) -> dict | None:
-    return _one(conn, "refund_orders", REFUND_COLUMNS, "refund_id=?", (refund_id,))
+    return _one(conn, _REFUND_BY_ID, REFUND_COLUMNS, (refund_id,))
 
 
 def refund_by_merchant_no(conn, merchant_id: str, refund_no: str) -> dict | None:
-    return _one(conn, "refund_orders", REFUND_COLUMNS, "merchant_id=? AND refund_no=?",
-                (merchant_id, refund_no))
+    return _one(conn, _REFUND_BY_MERCHANT_NO, REFUND_COLUMNS, (merchant_id, refund_no))
 
 
 _TABLE = {"pay": ("pay_orders", "order_id"), "refund": ("refund_orders", "refund_id")}
