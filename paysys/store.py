@@ -9,6 +9,7 @@ Uniqueness (one order per merchant order number, one refund per refund number, o
 key) is a database constraint, not only a Python check.
 """
 
+import functools
 import sqlite3
 
 import sqlite_utils
@@ -149,18 +150,25 @@ def refund_by_merchant_no(conn, merchant_id: str, refund_no: str) -> dict | None
 _TABLE = {"pay": ("pay_orders", "order_id"), "refund": ("refund_orders", "refund_id")}
 
 
+@functools.cache
+def _cas_sql(kind: str, columns: tuple[str, ...]) -> str:
+    """`UPDATE ... SET status, updated_ms, <columns> WHERE <key> = ? AND status = ?`."""
+    table, key = _TABLE[kind]
+    sets = ",".join(["status=?", "updated_ms=?", *(f"{c}=?" for c in columns)])
+    return f"UPDATE {table} SET {sets} WHERE {key}=? AND status=?"
+
+
 def transition(conn: sqlite3.Connection, kind: str, row: dict, event: str, now_ms: int, **changes) -> str:
     """Move the order `row` (as read) by `event`: CAS on its status, record the transition.
 
     `changes` are further columns to set in the same statement. Updates `row` in place and returns
     the new status; raises IllegalTransition (the table forbids it) or CasConflict (lost race).
     """
-    table, key = _TABLE[kind]
+    key = _TABLE[kind][1]
     old = row["status"]
     new = fire(kind, old, event)
-    sets = ["status=?", "updated_ms=?"] + [f"{c}=?" for c in changes]
-    values = [new, now_ms, *changes.values(), row[key], old]
-    cur = conn.execute(f"UPDATE {table} SET {','.join(sets)} WHERE {key}=? AND status=?", values)
+    values = (new, now_ms, *changes.values(), row[key], old)
+    cur = conn.execute(_cas_sql(kind, tuple(changes)), values)
     if cur.rowcount != 1:
         raise CasConflict(f"{kind} order {row[key]} is no longer {old}")
     conn.execute(
