@@ -25,16 +25,28 @@ CODES = frozenset(
 )
 
 
-class GatewayError(Exception):
-    """A request refused with a protocol error code; `field` names the offending field, if any."""
+class CodedError(Exception):
+    """An error with a machine-readable `code` (one of the class's `CODES`), a `message` that
+    says what was expected and what was found, and the `field` it concerns (or None)."""
+
+    CODES: frozenset[str] = frozenset()
 
     def __init__(self, code: str, message: str, field: str | None = None) -> None:
-        if code not in CODES:
-            raise ValueError(f"code: expected one of {sorted(CODES)}, got {code!r}")
+        if code not in self.CODES:
+            raise ValueError(f"code: expected one of {sorted(self.CODES)}, got {code!r}")
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.field = field
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code!r}, {self.message!r}, {self.field!r})"
+
+
+class GatewayError(CodedError):
+    """A request refused with a protocol error code; `field` names the offending field, if any."""
+
+    CODES = CODES
 
     def to_reply(self, type: str) -> dict:
         """The merchant reply for a request of `type` (e.g. "pay.create" -> "pay.create.reply")."""

@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import sqlite_utils
 
+from paysys.errors import CodedError
 from paysys.money import CURRENCIES, MAX_AMOUNT
 
 # Chart of accounts: family -> (type, normal side). See docs/run-database.md.
@@ -47,20 +48,11 @@ CODES = frozenset(
 )
 
 
-class LedgerError(Exception):
+class LedgerError(CodedError):
     """An entry refused: `code` (one of CODES), `message` naming the line/field and what was
     expected, `field` (e.g. "lines[2].debit", or None)."""
 
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
-        if code not in CODES:
-            raise ValueError(f"code: expected one of {sorted(CODES)}, got {code!r}")
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.field = field
-
-    def __repr__(self) -> str:
-        return f"LedgerError({self.code!r}, {self.message!r}, {self.field!r})"
+    CODES = CODES
 
 
 class Line(NamedTuple):
