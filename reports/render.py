@@ -191,7 +191,8 @@ def _known_orders(conn, present: set[str], ids: list[str]) -> set[str] | None:
     return found
 
 
-def _context(conn: sqlite3.Connection, db_path: str, max_traces: int) -> dict:
+def _context(conn: sqlite3.Connection, db_path: str, max_traces: int,
+             orders: tuple[str, ...] = ()) -> dict:
     present = _db.tables(conn)
     run = _db.run_info(conn, present)
     summary = _summary(conn, present, run)
@@ -207,6 +208,9 @@ def _context(conn: sqlite3.Connection, db_path: str, max_traces: int) -> dict:
             names = flagged_by.setdefault(refunds.get(ref, ref), [])
             if inv["name"] not in names:
                 names.append(inv["name"])
+    for ref in orders:  # asked for by name: traced first, even when nothing is wrong with them
+        flagged_by.setdefault(refunds.get(ref, ref), []).insert(0, "asked for")
+    raw = list(orders) + raw
     known = _known_orders(conn, present, list(dict.fromkeys(refunds.get(r, r) for r in raw)))
     flagged = _traces.flagged_orders(raw, refunds, known)
     chosen = _traces.select_orders(conn, present, flagged, refunds, max(0, max_traces))
@@ -229,11 +233,12 @@ def _context(conn: sqlite3.Connection, db_path: str, max_traces: int) -> dict:
     }
 
 
-def render(db_path: str, out_path: str, max_traces: int = 300) -> str:
-    """Write the HTML report of the run database `db_path` to `out_path`; return `out_path`."""
+def render(db_path: str, out_path: str, max_traces: int = 300, orders: tuple[str, ...] = ()) -> str:
+    """Write the HTML report of the run database `db_path` to `out_path`; return `out_path`.
+    The traces of `orders` (pay or refund ids) come first, whatever else is sampled."""
     conn = _db.connect(db_path)
     try:
-        context = _context(conn, db_path, max_traces)
+        context = _context(conn, db_path, max(max_traces, len(orders)), tuple(orders))
     finally:
         conn.close()
     html = _env().get_template("report.html").render(**context)

@@ -40,6 +40,7 @@ BENCH_EXAMPLES = """examples:
 REPORT_EXAMPLES = """examples:
   paysim report out/smoke.db
   paysim report out/smoke.db --out /tmp/smoke.html
+  paysim report out/smoke.db --order P0000000042 --order R0000000007
 """
 
 
@@ -97,6 +98,10 @@ def _parser() -> argparse.ArgumentParser:
                             description="Render (again) the self-contained HTML report of a run.")
     report.add_argument("db", help="a run database written by 'paysim run'")
     report.add_argument("--out", help="the HTML file (default: beside the database)")
+    report.add_argument("--order", action="append", default=[], metavar="ID",
+                        help="trace this pay or refund order first (repeatable)")
+    report.add_argument("--traces", type=int, default=300, metavar="N",
+                        help="how many payments to trace at most (default 300)")
     return parser
 
 
@@ -255,8 +260,10 @@ def _check_run_database(path: str) -> None:
 
 def cmd_report(args) -> int:
     _check_run_database(args.db)
+    if args.traces < 0:
+        raise BadInput(f"--traces: expected a number >= 0, got {args.traces}")
     out = args.out or str(Path(args.db).with_suffix(".html"))
-    print(render(args.db, out))
+    print(render(args.db, out, max_traces=args.traces, orders=tuple(args.order)))
     return OK
 
 

@@ -6,6 +6,7 @@ command documented with examples."""
 import contextlib
 import io
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -270,6 +271,16 @@ def test_report_rerenders_a_run_database(smoke, tmp_path, capsys):
     html = out_file.read_text(encoding="utf-8")
     assert html.lstrip().lower().startswith("<!doctype html")
     assert json.loads(smoke["stdout"])["digest"] in html
+
+
+def test_report_traces_the_orders_asked_for(smoke, tmp_path, capsys):
+    out_file = tmp_path / "asked.html"
+    code, _, err = paysim(capsys, "report", smoke["db"], "--out", out_file, "--traces", "0",
+                          "--order", "P0000000042", "--order", "P0000000007")
+    assert code == 0, err
+    html = out_file.read_text(encoding="utf-8")
+    traced = re.findall(r'id="trace-(P\d+)"', html)
+    assert traced == ["P0000000042", "P0000000007"]
 
 
 def test_report_of_a_missing_database_exits_2(tmp_path, capsys):
