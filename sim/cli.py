@@ -37,6 +37,10 @@ BENCH_EXAMPLES = """examples:
   paysim bench
   paysim bench --payments 20000 --json
 """
+VALIDATE_EXAMPLES = """examples:
+  paysim validate scenarios/smoke.toml
+  paysim validate scenarios/*.toml
+"""
 REPORT_EXAMPLES = """examples:
   paysim report out/smoke.db
   paysim report out/smoke.db --out /tmp/smoke.html
@@ -92,6 +96,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--payments", type=int, default=100_000, help="payments to run (default 100000)")
     bench.add_argument("--seed", type=_seed, default=1, help="seed (default 1)")
     bench.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    validate = sub.add_parser("validate", help="check scenario files without running them",
+                              epilog=VALIDATE_EXAMPLES, formatter_class=fmt,
+                              description="Load and validate scenario files: one line per file, "
+                                          "exit 0 when all are valid, 2 otherwise.")
+    validate.add_argument("files", nargs="+", metavar="SCENARIO", help="scenario TOML files")
 
     report = sub.add_parser("report", help="render the HTML report of a run database",
                             epilog=REPORT_EXAMPLES, formatter_class=fmt,
@@ -267,7 +277,23 @@ def cmd_report(args) -> int:
     return OK
 
 
-COMMANDS = {"run": cmd_run, "suite": cmd_suite, "bench": cmd_bench, "report": cmd_report}
+def cmd_validate(args) -> int:
+    bad = 0
+    for path in args.files:
+        try:
+            scenario = _load(path, None)
+        except (ScenarioError, BadInput) as err:
+            bad += 1
+            print(f"invalid  {err}")
+            continue
+        print(f"valid    {path}: {scenario.name}, seed {scenario.seed}, {len(scenario.channels)} "
+              f"channels, {len(scenario.faults)} faults, {len(scenario.expectations.invariants)} "
+              f"invariants and {len(scenario.expectations.metrics)} metric thresholds expected")
+    return BAD_INPUT if bad else OK
+
+
+COMMANDS = {"run": cmd_run, "suite": cmd_suite, "bench": cmd_bench, "report": cmd_report,
+            "validate": cmd_validate}
 
 
 def main(argv: list[str] | None = None) -> int:

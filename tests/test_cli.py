@@ -330,3 +330,14 @@ def test_top_level_help_lists_every_command(capsys):
     assert code == 0
     for command in cli.COMMANDS:
         assert command in out
+
+
+def test_validate_reports_every_file_and_exits_2_on_any_invalid(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[scenario]\nname = "x"\nseed = 1\nduration = "1h"\n[traffic]\nrate_per_min = "fast"\n')
+    code, out, _ = paysim(capsys, "validate", SMOKE, bad)
+    lines = out.strip().splitlines()
+    assert code == 2 and len(lines) == 2
+    assert lines[0].startswith("valid") and "smoke" in lines[0]
+    assert lines[1] == f'invalid  {bad}: traffic.rate_per_min: expected a number > 0, got "fast"'
+    assert paysim(capsys, "validate", SMOKE)[0] == 0
