@@ -22,6 +22,7 @@ money on the platform's account (else DECLINED/INSUFFICIENT_FUNDS); the fee is n
 Daily limits are per card per local day (`tz_offset_ms`, UTC+8 by default); magic cards skip them.
 """
 
+import heapq
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,7 +111,7 @@ class Bank:
         self.truth.open(platform_account, currency, platform_balance)
         self.truth.open(FEE_ACCOUNT, currency, 0)
         self.truth.open(MAGIC_ACCOUNT, currency, 0, overdraft=True)
-        self._free = [0] * capacity            # instant each server becomes free
+        self._free = [0] * capacity            # instant each server becomes free (a min-heap)
         self._cards: dict[str, _Card] = {}
         self._agreements: dict[str, str | None] = {}   # agreement_no -> card_no (None = revoked)
         self._active: dict[str, str] = {}      # card_no -> its active agreement_no
@@ -166,12 +167,12 @@ class Bank:
 
     def _admit(self, now_ms: int) -> int | None:
         """Reply delay of a request arriving now, or None when its queue wait is too long."""
-        server = min(range(self.capacity), key=self._free.__getitem__)
-        start = max(now_ms, self._free[server])
+        start = max(now_ms, self._free[0])      # the server that is free first (a heap)
         if start - now_ms > self.max_queue_ms:
             return None
-        self._free[server] = start + max(0, int(self.service_time(self.rng)))
-        return self._free[server] - now_ms
+        done = start + max(0, int(self.service_time(self.rng)))
+        heapq.heapreplace(self._free, done)
+        return done - now_ms
 
     def _next_id(self, prefix: str) -> str:
         self._seq += 1
