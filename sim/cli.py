@@ -8,6 +8,7 @@ crashed), 2 on bad input (unknown file, invalid scenario, bad option).
 
 import argparse
 import json
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -133,14 +134,28 @@ def _load(path: str, seed: int | None):
     return scenario.with_seed(seed) if seed is not None else scenario
 
 
+def _output(path: str, what: str) -> str:
+    """`path` as a file this run may write (its folder created), or BadInput saying why not."""
+    target = Path(path)
+    if target.is_dir():
+        raise BadInput(f"{path}: is a folder; expected the {what} file to write")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BadInput(f"{path}: cannot create its folder for the {what}: {err.strerror}") from None
+    if not os.access(target.parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise BadInput(f"{path}: not writable; expected a place for the {what}")
+    return path
+
+
 def run_one(path: str, seed: int | None, db: str | None, report: str | None,
             out_dir: str = "out", show_progress: bool = False) -> dict:
     """Run one scenario file; the summary dict (the --json object), with the report's path."""
     from sim.runner import run
 
     scenario = _load(path, seed)
-    db = db or str(Path(out_dir) / f"{scenario.name}.db")
-    Path(db).parent.mkdir(parents=True, exist_ok=True)
+    db = _output(db or str(Path(out_dir) / f"{scenario.name}.db"), "run database")
+    report = _output(report or str(Path(db).with_suffix(".html")), "report")
     if show_progress:
         with Progress(TextColumn(f"[bold]{scenario.name}"), BarColumn(), TextColumn("{task.description}"),
                       TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
@@ -154,7 +169,6 @@ def run_one(path: str, seed: int | None, db: str | None, report: str | None,
     else:
         result = run(scenario, db)
     summary = result.summary
-    report = report or str(Path(db).with_suffix(".html"))
     summary["report"] = render(db, report)
     return summary
 
@@ -195,6 +209,8 @@ def cmd_suite(args) -> int:
     folder = Path(args.folder)
     if not folder.is_dir():
         raise BadInput(f"{args.folder}: not a folder")
+    if args.junit:
+        _output(args.junit, "JUnit XML")
     files = sorted(folder.glob("*.toml"))
     if not files:
         raise BadInput(f"{args.folder}: no *.toml scenario files")
@@ -234,7 +250,6 @@ def cmd_suite(args) -> int:
     index = render_suite(results, str(Path(args.out) / "index.html"))
     console.print(f"suite report: {index}", soft_wrap=True)
     if args.junit:
-        Path(args.junit).parent.mkdir(parents=True, exist_ok=True)
         console.print(f"JUnit XML:    {write_junit(results, args.junit)}", soft_wrap=True)
     if args.json:
         print(json.dumps(results, indent=2, default=str))
@@ -272,7 +287,7 @@ def cmd_report(args) -> int:
     _check_run_database(args.db)
     if args.traces < 0:
         raise BadInput(f"--traces: expected a number >= 0, got {args.traces}")
-    out = args.out or str(Path(args.db).with_suffix(".html"))
+    out = _output(args.out or str(Path(args.db).with_suffix(".html")), "report")
     print(render(args.db, out, max_traces=args.traces, orders=tuple(args.order)))
     return OK
 

@@ -341,3 +341,13 @@ def test_validate_reports_every_file_and_exits_2_on_any_invalid(tmp_path, capsys
     assert lines[0].startswith("valid") and "smoke" in lines[0]
     assert lines[1] == f'invalid  {bad}: traffic.rate_per_min: expected a number > 0, got "fast"'
     assert paysim(capsys, "validate", SMOKE)[0] == 0
+
+
+@pytest.mark.parametrize("option, what", [("--db", "run database"), ("--report", "report")])
+def test_an_output_that_cannot_be_written_exits_2_before_running(option, what, tmp_path, capsys):
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    code, _, err = paysim(capsys, "run", SMOKE, option, folder)
+    assert code == 2
+    assert err.strip() == f"paysim: error: {folder}: is a folder; expected the {what} file to write"
+    assert not list(folder.iterdir())
