@@ -24,6 +24,7 @@ from sim.scenario import ScenarioError, load
 from sim.world import NodeCrash
 
 OK, FAILED, BAD_INPUT = 0, 1, 2
+MIN_BENCH_PAYMENTS = 100
 
 RUN_EXAMPLES = """examples:
   paysim run scenarios/smoke.toml
@@ -261,8 +262,9 @@ def cmd_suite(args) -> int:
 def cmd_bench(args) -> int:
     from sim.bench import bench, print_bench
 
-    if args.payments < 1:
-        raise BadInput(f"--payments: expected a positive number, got {args.payments}")
+    if args.payments < MIN_BENCH_PAYMENTS:
+        raise BadInput(f"--payments: expected at least {MIN_BENCH_PAYMENTS} (a rate needs a sample), "
+                       f"got {args.payments}")
     figures = bench(args.payments, args.seed, progress=not args.json and sys.stderr.isatty())
     if args.json:
         print(json.dumps(figures, indent=2))

@@ -308,9 +308,10 @@ def test_bench_prints_its_figures_as_json(capsys):
         figures["payments_per_s"] / figures["skeleton_payments_per_s"], rel=0.01)
 
 
-def test_bench_refuses_zero_payments(capsys):
-    code, _, err = paysim(capsys, "bench", "--payments", "0")
-    assert code == 2 and "--payments" in err
+@pytest.mark.parametrize("payments", ["0", "1", "99"])
+def test_bench_refuses_too_few_payments_to_measure(payments, capsys):
+    code, _, err = paysim(capsys, "bench", "--payments", payments)
+    assert code == 2 and "--payments: expected at least 100" in err and payments in err
 
 
 # -- documentation -------------------------------------------------------------------------------
