@@ -179,8 +179,8 @@ def _print_run(console: Console, summary: dict) -> None:
     console.print(f"{verdict}[/]  {summary['scenario']}  seed {summary['seed']}  "
                   f"digest {summary['digest'][:16]}  ({summary['wall_s']} s)")
     pays = summary["payments"]
-    console.print("payments: " + ", ".join(f"{k} {v}" for k, v in pays["by_status"].items())
-                  + f" (total {pays['total']})")
+    counts = ", ".join(f"{k} {v}" for k, v in pays["by_status"].items())
+    console.print(f"payments: {counts} (total {pays['total']})" if counts else "payments: none")
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     table.add_column("expectation")
     table.add_column("result")
