@@ -23,13 +23,13 @@ from paysys import agreements, notify, outbox, payments, refunds, store
 from paysys.channels import ADAPTERS
 from paysys.config import PaySysConfig
 from paysys.errors import GatewayError
-from paysys.gateway import Gateway
+from paysys.gateway import Gateway, reject_event, replay_event
 from paysys.idempotency import prune as prune_idempotency
 from paysys.money import FeeRule
 from paysys.replay import ReplayGuard
 from paysys.risk import Risk
 from paysys.routing import ChannelHealth, ChannelInfo, Router
-from paysys.signing import sign
+from paysys.signing import signed
 
 HOUSEKEEPING_MS = 3_600_000
 GROUP_COMMIT = 500            # units of work per database commit
@@ -317,14 +317,12 @@ class PaySys:
         try:
             cached = self.gateway.admit(self.conn, body, now_ms)
             if cached is not None:
-                self.event("gateway.replay", str(body.get("merchant_id", "")),
-                           {"type": kind, "key": str(body.get("idempotency_key", ""))})
+                self._fx.append(replay_event(body, cached))
                 self.reply(cached)
                 return
             MERCHANT_API[kind](self, src, body, now_ms)
         except GatewayError as err:
-            self.event("gateway.reject", str(body.get("merchant_id", "")),
-                       {"type": kind, "code": err.code, "field": err.field})
+            self._fx.append(reject_event(body, err))
             reply = err.to_reply(kind)
             if err.code in ("BAD_SIGNATURE", "REPLAY", "INVALID_PARAM", "IDEMPOTENCY_CONFLICT",
                             "IN_PROGRESS", "MERCHANT_DISABLED", "ORDER_EXPIRED"):
@@ -428,9 +426,9 @@ class PaySys:
     def _send_notification(self, notify_id: str, attempt: dict, now_ms: int) -> None:
         ref = notify_id.rsplit(".", 1)[0]
         merchant = self.merchants[attempt["merchant_id"]]
-        body = dict(attempt["payload"], notify_id=notify_id, timestamp=now_ms,
-                    nonce=f"{notify_id}.{attempt['attempt']}", sign_type=merchant.sign_type)
-        body["sign"] = sign(body, merchant.secret, merchant.sign_type)
+        body = signed(dict(attempt["payload"], notify_id=notify_id, timestamp=now_ms,
+                           nonce=f"{notify_id}.{attempt['attempt']}"),
+                      merchant.secret, merchant.sign_type)
         self.event("notify.attempt", ref, {"notify_id": notify_id, "attempt": attempt["attempt"],
                                            "url": attempt["url"]})
         self.send(attempt["url"], body)

@@ -45,8 +45,7 @@ def create(node, src: str, body: dict, now_ms: int) -> None:
         return
     order_id = node.new_id("P")
     route = node.router.route(body["product"], body["amount"], body["currency"], now_ms)
-    node.event("route.decision", order_id, {"channel": route.channel_id, "reason": route.reason,
-                                       "rejected": [list(r) for r in route.rejected]})
+    node.event("route.decision", order_id, route.event_data())
     if route.channel_id is None:
         raise GatewayError("NO_ROUTE", f"no channel can take this payment: {route.reason}", "product")
     decision = node.risk.assess(body["user_id"], body.get("device_id", ""), body["amount"], now_ms)
@@ -214,9 +213,8 @@ def on_pay_refused(node, channel: str, order_id: str, req_id: str, now_ms: int) 
         return
     route = node.router.route(order["product"], order["amount"], order["currency"], now_ms,
                               exclude=(channel,))
-    node.event("route.decision", order_id, {"channel": route.channel_id,
-                                            "reason": f"failover from {channel}: {route.reason}",
-                                            "rejected": [list(r) for r in route.rejected]})
+    node.event("route.decision", order_id,
+               dict(route.event_data(), reason=f"failover from {channel}: {route.reason}"))
     if route.channel_id is None:
         _fail(node, order, "CHANNEL_UNREACHABLE", now_ms)
         return
