@@ -49,4 +49,8 @@ class PaySysConfig:
     otp_ttl_ms: int = 5 * MINUTE
     replay_window_ms: int = 5 * MINUTE
     self_url: str = "paysys"               # where channels send their notifications
+    flaws: frozenset[str] = frozenset()    # deliberate flaws (paysys/flaws.py)
+    partial_payment: str = "hold"          # hold | refund | complete
+    late_success: str = "refund"           # refund | reopen
+    commit_every: int = 500                # units of work per commit (1: every unit is durable)
     extra: dict = field(default_factory=dict)

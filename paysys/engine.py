@@ -32,7 +32,6 @@ from paysys.routing import ChannelHealth, ChannelInfo, Router
 from paysys.signing import signed
 
 HOUSEKEEPING_MS = 3_600_000
-GROUP_COMMIT = 500            # units of work per database commit
 MARK_DELIVERED_BATCH = 64     # outbox rows marked delivered together (re-sent after a crash)
 
 MERCHANT_API = {
@@ -96,6 +95,10 @@ class PaySys:
         self._ids = {"P": self._max_id("pay_orders", "order_id"),
                      "R": self._max_id("refund_orders", "refund_id")}
 
+    def flawed(self, flaw: str) -> bool:
+        """Whether the deliberate flaw `flaw` (paysys/flaws.py) is switched on."""
+        return flaw in self.cfg.flaws
+
     def _max_id(self, table: str, column: str) -> int:
         (last,) = self.conn.execute(f"SELECT MAX({column}) FROM {table}").fetchone()
         return int(last[1:]) if last else 0
@@ -135,7 +138,7 @@ class PaySys:
     def _transaction(self, fn, *args) -> list[tuple]:
         """Run `fn` as one atomic unit of work: all of its writes, or none of them.
 
-        Units are savepoints inside a longer transaction that commits every `GROUP_COMMIT`
+        Units are savepoints inside a longer transaction that commits every `cfg.commit_every`
         units and at `flush()` (group commit, as databases batch their log writes): a unit that
         fails rolls back alone. Effects are released only once the unit is done.
         """
@@ -157,7 +160,7 @@ class PaySys:
             self._new_timers.clear()
             raise
         self._units += 1
-        if self._units % GROUP_COMMIT == 0:
+        if self._units % self.cfg.commit_every == 0:
             conn.execute("COMMIT")
         for oid, dst, body in self._relay:
             self._delivered.append(oid)

@@ -11,10 +11,13 @@ import re
 
 from faker.config import AVAILABLE_LOCALES
 
+from paysys.flaws import FLAWS
 from paysys.money import CURRENCIES
 from sim.catalogue import INVARIANTS, METRICS
 from sim.distributions import Dist
 from sim.durations import FieldError, format_duration, parse_duration, show
+from sim.faults import FAULTS, Param
+from sim.faults import REQUIRED as REQUIRED_PARAM
 from sim.scenario import (
     Channel,
     Expectations,
@@ -23,6 +26,7 @@ from sim.scenario import (
     Merchants,
     Network,
     Notifications,
+    PaySysOptions,
     Population,
     Risk,
     Routing,
@@ -36,16 +40,16 @@ CHANNEL_KINDS: dict[str, tuple[str, ...]] = {"bank": ("quick",), "wechat": ("pla
 ROUTING_POLICIES = ("priority", "lowest_cost")
 MAGIC_CARDS = ("4242", "0002", "9995", "0119", "3220")
 SIGN_TYPES = ("MD5", "HMAC-SHA256")
-NETWORK_FAULTS = ("latency", "drop", "duplicate", "hang", "down")
-MERCHANT_FAULTS = ("merchant_down", "merchant_error", "merchant_slow")
-FAULT_EXTRA = {"latency": "required", "merchant_slow": "required", "hang": "optional"}
+PARTIAL_PAYMENT = ("hold", "refund", "complete")
+LATE_SUCCESS = ("refund", "reopen")
 RESERVED_IDS = ("paysys", "sms")
 SECTIONS = ("scenario", "population", "traffic", "channels", "network", "routing", "risk",
-            "merchants", "notifications", "faults", "expectations")
+            "merchants", "notifications", "paysys", "faults", "expectations")
 
 _LOGNORMAL = "lognormal"
 DEFAULTS: dict[str, dict] = {
-    "scenario": {"description": "", "start": "2026-11-02T09:00:00+08:00", "grace": "26h"},
+    "scenario": {"description": "", "start": "2026-11-02T09:00:00+08:00", "grace": "26h",
+                 "buggify": False},
     "population": {
         "users": 100, "merchants": 2, "locale": "zh_CN",
         "bank_balance": {"dist": "uniform", "low": 50000, "high": 2000000},
@@ -81,6 +85,7 @@ DEFAULTS: dict[str, dict] = {
                   "endpoint_error_probability": 0.0},
     "notifications": {"schedule": ["15s", "15s", "30s", "3m", "10m", "20m", "30m", "30m", "30m",
                                    "60m", "3h", "3h", "3h", "6h", "6h"]},
+    "paysys": {"flaws": [], "partial_payment": "hold", "late_success": "refund"},
     "faults": {"probability": 1.0, "extra": None},
     "expectations": {"invariants": "all", "metrics": {}},
 }
@@ -156,6 +161,11 @@ class Parser:
         if not ok:
             raise self.fail(key, expected, value)
         return float(value)
+
+    def boolean(self, value, key: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(key, "expected true or false", value)
+        return value
 
     def prob(self, value, key: str) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
@@ -254,6 +264,7 @@ class Parser:
         population = self.population(data.get("population", {}))
         traffic = self.traffic(data.get("traffic", {}))
         channels = self.channels(data.get("channels", _MISSING))
+        self._channel_kinds = {c.id: c.kind for c in channels}
         for product, share in traffic.products.items():
             if share > 0 and not any(product in c.products for c in channels):
                 raise self.fail(f"traffic.products.{product}",
@@ -270,6 +281,8 @@ class Parser:
             notifications=self.notifications(data.get("notifications", {})),
             faults=self.faults(data.get("faults", []), nodes, duration_ms + grace_ms),
             expectations=self.expectations(data.get("expectations", {})),
+            paysys=self.paysys(data.get("paysys", {})),
+            buggify=self.boolean(t["buggify"], "scenario.buggify"),
         )
 
     def start(self, value, key: str) -> int:
@@ -432,16 +445,15 @@ class Parser:
 
     def fault(self, value, index: int, nodes: tuple[str, ...], horizon_ms: int) -> Fault:
         key = f"faults[{index}]"
-        t = self.table(value, key, "faults")
-        kind = self.string(t["kind"], f"{key}.kind", choices=NETWORK_FAULTS + MERCHANT_FAULTS)
-        if kind in MERCHANT_FAULTS:
-            merchants = tuple(n for n in nodes if n.startswith("merchant:"))
-            target = t["target"]
-            if not isinstance(target, str) or target not in merchants:
-                raise self.fail(f"{key}.target",
-                                f"expected a merchant among {_nodes_text(merchants)}", target)
-        else:
-            target = self.link(t["target"], f"{key}.target", nodes, both=True)
+        if not isinstance(value, dict):
+            raise self.fail(key, "expected a table", value)
+        if "kind" not in value:
+            raise self.fail(f"{key}.kind", "expected one of " + ", ".join(FAULTS))
+        kind = self.string(value["kind"], f"{key}.kind", choices=tuple(FAULTS))
+        spec = FAULTS[kind]
+        self.known(value, key, (*REQUIRED["faults"], *DEFAULTS["faults"], *spec.params))
+        t = {**dict.fromkeys(REQUIRED["faults"], _MISSING), **DEFAULTS["faults"], **value}
+        target = self.target(t["target"], f"{key}.target", kind, nodes)
         start = self.duration(t["start"], f"{key}.start")
         end = self.duration(t["end"], f"{key}.end")
         if end <= start:
@@ -450,17 +462,95 @@ class Parser:
         if end > horizon_ms:
             raise self.fail(f"{key}.end", "expected a duration at most duration + grace "
                             f"({format_duration(horizon_ms)})", t["end"])
-        extra, need = t["extra"], FAULT_EXTRA.get(kind)
-        if extra is None and need == "required":
+        extra = t["extra"]
+        if extra is None and spec.extra == "required":
             raise self.fail(f"{key}.extra", f"expected the extra delay of a {kind} fault, "
                             'like {dist = "uniform", low = 1000, high = 5000}')
-        if extra is not None and need is None:
+        if extra is not None and spec.extra is None:
+            takers = ", ".join(k for k, f in FAULTS.items() if f.extra)
             raise self.fail(f"{key}.extra", f"expected no extra for a {kind} fault "
-                            f"(only {', '.join(FAULT_EXTRA)} take one)", extra)
+                            f"(only {takers} take one)", extra)
+        params = {name: self.param(t.get(name, p.default), f"{key}.{name}", p)
+                  for name, p in spec.params.items()}
         return Fault(
             index=index, kind=kind, target=target, start_ms=start, end_ms=end,
             probability=self.prob(t["probability"], f"{key}.probability"),
-            extra=None if extra is None else self.dist(extra, f"{key}.extra"),
+            extra=None if extra is None else self.dist(extra, f"{key}.extra"), params=params,
+        )
+
+    def param(self, value, key: str, p: Param):
+        if value is REQUIRED_PARAM:
+            raise self.fail(key, f"expected {p.doc}")
+        if p.type == "int":
+            return self.integer(value, key, p.low)
+        if p.type == "duration":
+            return self.duration(value, key, positive=True)
+        if p.type == "choice":
+            return self.string(value, key, choices=p.choices)
+        if isinstance(value, bool) or not isinstance(value, int) or value == 0:
+            raise self.fail(key, "expected a signed integer number of minor units, not 0", value)
+        return value
+
+    def target(self, value, key: str, kind: str, nodes: tuple[str, ...]) -> str:
+        """The `target` of a fault of `kind`, as its catalogue entry says it must look."""
+        spec = FAULTS[kind]
+        if value is _MISSING:
+            raise self.fail(key, f"expected the target of a {kind} fault")
+        if spec.target == "link":
+            return self.link(value, key, nodes, both=True)
+        if spec.target == "groups":
+            return self.groups(value, key, nodes)
+        if spec.target == "merchant":
+            merchants = tuple(n for n in nodes if n.startswith("merchant:"))
+            if not isinstance(value, str) or value not in merchants:
+                raise self.fail(key, f"expected a merchant among {_nodes_text(merchants)}", value)
+            return value
+        if spec.target == "channel":
+            channels = self._channel_kinds
+            allowed = tuple(c for c, k in channels.items() if k in spec.channel_kinds)
+            if value not in allowed:
+                which = " or ".join(spec.channel_kinds)
+                raise self.fail(key, f"expected the id of a {which} channel among "
+                                f"{', '.join(allowed) or '(none declared)'}", value)
+            return value
+        literal = "users" if spec.target == "users" else "paysys"
+        if value != literal:
+            raise self.fail(key, f"expected {show(literal)} for a {kind} fault", value)
+        return value
+
+    def groups(self, value, key: str, nodes: tuple[str, ...]) -> str:
+        """Two groups of nodes "A, B | C": paysys on one side, each node once."""
+        form = 'expected two groups of nodes like "paysys | bank, wechat"'
+        if not isinstance(value, str) or value.count("|") != 1:
+            raise self.fail(key, form, value)
+        sides = [[n.strip() for n in side.split(",")] for side in value.split("|")]
+        seen: list[str] = []
+        for side in sides:
+            for node in side:
+                if node not in nodes or node == "merchant:*":
+                    known = _nodes_text(tuple(n for n in nodes if n != "merchant:*"))
+                    raise self.fail(key, f"unknown node {show(node)}; expected nodes among "
+                                    f"{known}", value)
+                if node in seen:
+                    raise self.fail(key, f"expected each node once, got {show(node)} twice", value)
+                seen.append(node)
+        if "paysys" not in seen:
+            raise self.fail(key, "expected paysys in one of the groups (the others talk only "
+                            "to paysys)", value)
+        return "|".join(",".join(side) for side in sides)
+
+    def paysys(self, value) -> PaySysOptions:
+        t = self.table(value, "paysys", "paysys")
+        flaws = t["flaws"]
+        if not isinstance(flaws, list):
+            raise self.fail("paysys.flaws", "expected a list of flaw names (may be empty)", flaws)
+        flaws = self.strings(flaws, "paysys.flaws", tuple(FLAWS)) if flaws else ()
+        return PaySysOptions(
+            flaws=flaws,
+            partial_payment=self.string(t["partial_payment"], "paysys.partial_payment",
+                                        choices=PARTIAL_PAYMENT),
+            late_success=self.string(t["late_success"], "paysys.late_success",
+                                     choices=LATE_SUCCESS),
         )
 
     def expectations(self, value) -> Expectations:

@@ -66,6 +66,11 @@ def paysys_config(scenario: Scenario, merchants: list[population.MerchantKeys]) 
                        scenario.risk.velocity_window_ms, scenario.risk.velocity_max),
         routing_policy=scenario.routing.policy,
         notify_schedule_ms=scenario.notifications.schedule_ms,
+        flaws=frozenset(scenario.paysys.flaws),
+        partial_payment=scenario.paysys.partial_payment,
+        late_success=scenario.paysys.late_success,
+        # a crash loses what is not committed: with crashes, every unit of work commits
+        commit_every=1 if any(f.kind == "crash" for f in scenario.faults) else 500,
     )
 
 

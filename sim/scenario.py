@@ -10,10 +10,11 @@ live in `sim/_scenario_parser.py`. Key paths index arrays of tables from 0: `cha
 
 import re
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from sim.distributions import Dist
 from sim.durations import FieldError, show
+from sim.faults import FAULTS
 
 _TOML_AT = re.compile(r"^(.*?)\s*\(at (line \d+, column \d+|end of document)\)$", re.S)
 
@@ -118,23 +119,49 @@ class Notifications:
 
 @dataclass(frozen=True)
 class Fault:
-    """One fault window; `start_ms`/`end_ms` are offsets from the scenario start."""
+    """One fault window; `start_ms`/`end_ms` are offsets from the scenario start. The kinds, their
+    targets and parameters are the catalogue `sim.faults.FAULTS`."""
 
     index: int
     kind: str
-    target: str  # "A->B", "A<->B", "merchant:M001" or "merchant:*"
+    target: str  # "A->B", "A<->B", "A,B|C", "merchant:M001", "merchant:*", a channel id, "users", "paysys"
     start_ms: int
     end_ms: int
     probability: float
     extra: Dist | None
+    params: dict = field(default_factory=dict)  # the kind's own parameters, parsed
+
+    @property
+    def family(self) -> str:
+        return FAULTS[self.kind].family
+
+    @property
+    def groups(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The two sides of a partition ("A,B|C")."""
+        left, right = self.target.split("|")
+        return tuple(left.split(",")), tuple(right.split(","))
 
     @property
     def links(self) -> tuple[str, ...]:
-        """The directed links a network fault acts on ("A<->B" gives both); () for merchant ones."""
+        """The directed links a network fault acts on ("A<->B" gives both; a partition every link
+        between its groups, both ways); () for the other families."""
+        if self.kind == "partition":
+            left, right = self.groups
+            return tuple(f"{a}->{b}" for x, y in ((left, right), (right, left))
+                         for a in x for b in y)
         if "<->" in self.target:
             a, b = self.target.split("<->")
             return (f"{a}->{b}", f"{b}->{a}")
         return (self.target,) if "->" in self.target else ()
+
+
+@dataclass(frozen=True)
+class PaySysOptions:
+    """How the payment system under test is started: deliberate flaws and compensation policies."""
+
+    flaws: tuple[str, ...] = ()
+    partial_payment: str = "hold"     # hold | refund | complete
+    late_success: str = "refund"      # refund | reopen
 
 
 @dataclass(frozen=True)
@@ -162,6 +189,8 @@ class Scenario:
     notifications: Notifications
     faults: tuple[Fault, ...]
     expectations: Expectations
+    paysys: PaySysOptions = PaySysOptions()
+    buggify: bool = False
 
     def with_seed(self, seed: int) -> "Scenario":
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

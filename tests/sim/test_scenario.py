@@ -12,9 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from paysys.flaws import FLAWS
 from sim._scenario_parser import DEFAULTS, REQUIRED
 from sim.catalogue import INVARIANTS, METRICS
 from sim.distributions import Dist
+from sim.faults import FAULTS
 from sim.scenario import Fee, ScenarioError, from_dict, load, loads
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -90,8 +92,8 @@ BAD = {
         'got "merchant:M009"'),
     "unknown fault kind": (
         BASE + fault("explode"),
-        "faults[0].kind", 'expected one of "latency", "drop", "duplicate", "hang", "down", '
-        '"merchant_down", "merchant_error", "merchant_slow", got "explode"'),
+        "faults[0].kind", "expected one of " + ", ".join(f'"{k}"' for k in FAULTS)
+        + ', got "explode"'),
     "fault start after end": (
         BASE + fault(start='"40m"', end='"10m"'),
         "faults[0].end", 'expected a duration after start (40m), got "10m"'),
@@ -107,8 +109,8 @@ BAD = {
         '{dist = "uniform", low = 1000, high = 5000}'),
     "extra on a fault that takes none": (
         BASE + fault(more="extra = 500\n"),
-        "faults[0].extra", "expected no extra for a drop fault (only latency, merchant_slow, "
-        "hang take one), got 500"),
+        "faults[0].extra", "expected no extra for a drop fault (only latency, jitter, hang, "
+        "reorder, merchant_slow, notify_late, crash take one), got 500"),
     "unknown channel kind": (
         HEAD + '[[channels]]\nid = "ali"\nkind = "alipay"\n',
         "channels[0].kind", 'expected one of "bank", "wechat", got "alipay"'),
@@ -144,10 +146,40 @@ BAD = {
     "fee rate out of range": (
         HEAD + BANK + "fee = {rate_bp = 20000}\n" + WECHAT,
         "channels[0].fee.rate_bp", "expected an integer between 0 and 10000, got 20000"),
+    "partition without paysys": (
+        BASE + fault("partition", '"bank | wechat"'),
+        "faults[0].target", "expected paysys in one of the groups (the others talk only to "
+        'paysys), got "bank | wechat"'),
+    "partition naming a node twice": (
+        BASE + fault("partition", '"paysys, bank | bank"'),
+        "faults[0].target", 'expected each node once, got "bank" twice, got "paysys, bank | bank"'),
+    "platform fault on a bank": (
+        BASE + fault("notify_lost", '"bank"'),
+        "faults[0].target", 'expected the id of a wechat channel among wechat, got "bank"'),
+    "fault parameter of another kind": (
+        BASE + fault("drop", more="retries = 3\n"),
+        "faults[0].retries", "unknown key; expected one of: kind, target, start, end, "
+        "probability, extra, messages"),
+    "zero amount delta": (
+        BASE + fault("amount_mismatch", '"wechat"', more="delta = 0\n"),
+        "faults[0].delta", "expected a signed integer number of minor units, not 0, got 0"),
+    "crash point unknown": (
+        BASE + fault("crash", '"paysys"', more='point = "later"\n'),
+        "faults[0].point", 'expected one of "before_commit", "after_commit", "any", got "later"'),
+    "user fault with a link": (
+        BASE + fault("pay_twice"),
+        "faults[0].target", 'expected "users" for a pay_twice fault, got "bank->paysys"'),
+    "unknown flaw": (
+        BASE + '[paysys]\nflaws = ["no_brakes"]\n',
+        "paysys.flaws[0]", "expected one of " + ", ".join(f'"{f}"' for f in FLAWS)
+        + ', got "no_brakes"'),
+    "buggify not a boolean": (
+        BASE.replace('duration = "1h"', 'duration = "1h"\nbuggify = "yes"'),
+        "scenario.buggify", 'expected true or false, got "yes"'),
     "unknown key at the top": (
         BASE + "[trafic]\nrate_per_min = 3\n",
         "trafic", "unknown key; expected one of: scenario, population, traffic, channels, "
-        "network, routing, risk, merchants, notifications, faults, expectations"),
+        "network, routing, risk, merchants, notifications, paysys, faults, expectations"),
     "unknown key in a section": (
         BASE + "[risk]\nmax = 5\n",
         "risk.max", "unknown key; expected one of: max_amount, challenge_amount, "
@@ -518,7 +550,9 @@ def test_any_value_anywhere_gives_a_scenario_or_one_scenario_error(where, value)
 def test_docs_describe_every_key_and_name():
     doc = (ROOT / "docs" / "scenarios.md").read_text()
     keys = {k for section in (*DEFAULTS.values(), *REQUIRED.values()) for k in section}
-    missing = sorted(k for k in keys | set(INVARIANTS) | set(METRICS) if f"`{k}`" not in doc)
+    names = keys | set(INVARIANTS) | set(METRICS) | set(FAULTS) | set(FLAWS)
+    names |= {p for f in FAULTS.values() for p in f.params}
+    missing = sorted(k for k in names if f"`{k}`" not in doc)
     assert missing == []
 
 
@@ -529,3 +563,22 @@ def test_the_full_example_in_the_docs_loads():
     assert s.name == "example" and len(s.channels) == 2 and len(s.faults) == 3
     assert s.channels[0].api_key == "bank-secret" and s.traffic.amount.max == 4000000
     assert s.faults[1].links == ("paysys->wechat", "wechat->paysys")
+
+
+def test_every_fault_family_and_the_paysys_section_parse():
+    text = (BASE + fault("partition", '"paysys, wechat | bank"')
+            + fault("drop", '"paysys<->bank"', more='messages = "replies"\n')
+            + fault("rate_limit", '"bank"', more="max_per_s = 2\n")
+            + fault("retry_storm", '"users"', more='interval = "500ms"\n')
+            + fault("crash", '"paysys"', more='extra = {dist = "fixed", value = 2000}\n')
+            + '[paysys]\nflaws = ["no_query", "no_cas"]\npartial_payment = "refund"\n')
+    s = loads(text)
+    partition, drop, rate, storm, crash = s.faults
+    assert partition.target == "paysys,wechat|bank" and partition.family == "network"
+    assert set(partition.links) == {"paysys->bank", "wechat->bank", "bank->paysys", "bank->wechat"}
+    assert drop.params == {"messages": "replies"} and drop.links == ("paysys->bank", "bank->paysys")
+    assert rate.params == {"max_per_s": 2} and rate.family == "channel"
+    assert storm.params == {"retries": 5, "interval": 500}
+    assert crash.params == {"point": "any"} and crash.extra.kind == "fixed"
+    assert s.paysys.flaws == ("no_query", "no_cas") and s.paysys.partial_payment == "refund"
+    assert s.paysys.late_success == "refund" and s.buggify is False
