@@ -18,6 +18,8 @@ class PayStatus(StrEnum):
     FAILED = "FAILED"
     CLOSED = "CLOSED"
     BLOCKED = "BLOCKED"
+    HELD = "HELD"
+    DUPLICATE = "DUPLICATE"
 
 
 class RefundStatus(StrEnum):
@@ -33,7 +35,10 @@ P, R = PayStatus, RefundStatus
 # Events: risk outcomes (block, challenge, otp_ok, otp_fail), submit (the request leaves for the
 # channel), and the channel's verdicts: success, decline (definite failure), timeout (unknown:
 # never a failure), close (the channel confirms nothing was or will be paid), expire (nobody paid
-# before the order's deadline and the channel confirmed the close).
+# before the order's deadline and the channel confirmed the close). Compensation: hold (money
+# came but not as ordered -- another amount, part of it -- and waits for a person: HELD),
+# duplicate (this attempt was paid after another attempt of the same merchant order: its money is
+# refunded automatically), late_success (policy "reopen": a charge reported after the close).
 PAY_TRANSITIONS: dict[PayStatus, dict[str, PayStatus]] = {
     P.CREATED: {"submit": P.PROCESSING, "challenge": P.CHALLENGE, "block": P.BLOCKED},
     P.CHALLENGE: {"otp_ok": P.PROCESSING, "otp_fail": P.FAILED, "expire": P.CLOSED},
@@ -42,12 +47,17 @@ PAY_TRANSITIONS: dict[PayStatus, dict[str, PayStatus]] = {
         "decline": P.FAILED,
         "timeout": P.UNKNOWN,
         "close": P.CLOSED,
+        "hold": P.HELD,
+        "duplicate": P.DUPLICATE,
     },
-    P.UNKNOWN: {"success": P.SUCCEEDED, "decline": P.FAILED, "close": P.CLOSED},
+    P.UNKNOWN: {"success": P.SUCCEEDED, "decline": P.FAILED, "close": P.CLOSED, "hold": P.HELD,
+                "duplicate": P.DUPLICATE},
     P.SUCCEEDED: {},
-    P.FAILED: {},
-    P.CLOSED: {},
+    P.FAILED: {"late_success": P.SUCCEEDED},
+    P.CLOSED: {"late_success": P.SUCCEEDED},
     P.BLOCKED: {},
+    P.HELD: {},
+    P.DUPLICATE: {},
 }
 
 REFUND_TRANSITIONS: dict[RefundStatus, dict[str, RefundStatus]] = {
@@ -58,7 +68,10 @@ REFUND_TRANSITIONS: dict[RefundStatus, dict[str, RefundStatus]] = {
     R.FAILED: {},
 }
 
-PAY_FINAL = frozenset(s for s, moves in PAY_TRANSITIONS.items() if not moves)
+# final: no further move in the normal course (a closed or failed order is reopened only by a
+# charge the channel reports late, under the "reopen" policy)
+PAY_FINAL = frozenset(s for s, moves in PAY_TRANSITIONS.items()
+                      if set(moves) <= {"late_success"})
 REFUND_FINAL = frozenset(s for s, moves in REFUND_TRANSITIONS.items() if not moves)
 
 TABLES = {"pay": PAY_TRANSITIONS, "refund": REFUND_TRANSITIONS}
@@ -101,6 +114,6 @@ def mermaid(kind: str) -> str:
     for state, moves in table.items():
         for event, new in moves.items():
             lines.append(f"    {state.value} --> {new.value}: {event}")
-        if not moves:
+        if is_final(kind, state.value):
             lines.append(f"    {state.value} --> [*]")
     return "\n".join(lines)

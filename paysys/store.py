@@ -25,11 +25,11 @@ class CasConflict(Exception):
 PAY_COLUMNS = (
     "order_id", "merchant_id", "merchant_order_no", "user_id", "product", "channel", "amount",
     "currency", "status", "merchant_fee", "channel_cost", "refunded", "created_ms", "updated_ms",
-    "channel_ref", "notify_url", "error_code", "card_no",
+    "channel_ref", "notify_url", "error_code", "card_no", "attempt", "idempotency_key", "received",
 )
 REFUND_COLUMNS = (
     "refund_id", "order_id", "merchant_id", "refund_no", "amount", "currency", "status", "channel",
-    "created_ms", "updated_ms", "error_code",
+    "created_ms", "updated_ms", "error_code", "reason", "charge_ref",
 )
 
 
@@ -44,15 +44,18 @@ def create_tables(db: sqlite_utils.Database) -> None:
          "product": str, "channel": str, "amount": int, "currency": str, "status": str,
          "merchant_fee": int, "channel_cost": int, "refunded": int, "created_ms": int,
          "updated_ms": int, "channel_ref": str, "notify_url": str, "error_code": str,
-         "card_no": str},
-        pk="order_id", if_not_exists=True,
+         "card_no": str, "attempt": int, "idempotency_key": str, "received": int},
+        pk="order_id", not_null={"attempt"}, defaults={"attempt": 1, "received": 0},
+        if_not_exists=True,
     )
-    db["pay_orders"].create_index(["merchant_id", "merchant_order_no"], unique=True, if_not_exists=True)
+    # a merchant order may be paid in several attempts (numbered from 1)
+    db["pay_orders"].create_index(["merchant_id", "merchant_order_no", "attempt"], unique=True,
+                                  if_not_exists=True)
     db["refund_orders"].create(
         {"refund_id": str, "order_id": str, "merchant_id": str, "refund_no": str, "amount": int,
          "currency": str, "status": str, "channel": str, "created_ms": int, "updated_ms": int,
-         "error_code": str},
-        pk="refund_id", if_not_exists=True,
+         "error_code": str, "reason": str, "charge_ref": str},
+        pk="refund_id", defaults={"reason": "merchant", "charge_ref": ""}, if_not_exists=True,
     )
     db["refund_orders"].create_index(["merchant_id", "refund_no"], unique=True, if_not_exists=True)
     db["refund_orders"].create_index(["order_id"], if_not_exists=True)
@@ -113,17 +116,24 @@ def _select_sql(table: str, columns: tuple, where: str) -> str:
 _INSERT_PAY = _insert_sql("pay_orders", PAY_COLUMNS)
 _INSERT_REFUND = _insert_sql("refund_orders", REFUND_COLUMNS)
 _PAY_BY_ID = _select_sql("pay_orders", PAY_COLUMNS, "order_id=?")
-_PAY_BY_MERCHANT_NO = _select_sql("pay_orders", PAY_COLUMNS, "merchant_id=? AND merchant_order_no=?")
+_PAY_BY_MERCHANT_NO = _select_sql("pay_orders", PAY_COLUMNS,
+                                  "merchant_id=? AND merchant_order_no=? ORDER BY attempt")
 _REFUND_BY_ID = _select_sql("refund_orders", REFUND_COLUMNS, "refund_id=?")
 _REFUND_BY_MERCHANT_NO = _select_sql("refund_orders", REFUND_COLUMNS, "merchant_id=? AND refund_no=?")
 
 
+PAY_DEFAULTS = {"attempt": 1, "idempotency_key": "", "received": 0}
+REFUND_DEFAULTS = {"reason": "merchant", "charge_ref": ""}
+
+
 def insert_pay_order(conn: sqlite3.Connection, order: dict) -> None:
-    conn.execute(_INSERT_PAY, tuple(map(order.get, PAY_COLUMNS)))
+    row = {**PAY_DEFAULTS, **order}
+    conn.execute(_INSERT_PAY, tuple(map(row.get, PAY_COLUMNS)))
 
 
 def insert_refund_order(conn: sqlite3.Connection, refund: dict) -> None:
-    conn.execute(_INSERT_REFUND, tuple(map(refund.get, REFUND_COLUMNS)))
+    row = {**REFUND_DEFAULTS, **refund}
+    conn.execute(_INSERT_REFUND, tuple(map(row.get, REFUND_COLUMNS)))
 
 
 def _one(conn: sqlite3.Connection, sql: str, columns: tuple, args: tuple) -> dict | None:
