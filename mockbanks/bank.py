@@ -20,13 +20,40 @@ recorded and never moves money twice (a repeated pay of a settled 3220 says SUCC
 A refund needs a SUCCESS pay (else NOT_FOUND, also while a 3220 pay is PROCESSING) and enough
 money on the platform's account (else DECLINED/INSUFFICIENT_FUNDS); the fee is not returned.
 Daily limits are per card per local day (`tz_offset_ms`, UTC+8 by default); magic cards skip them.
+
+Charges. A SUCCESS pay holds one charge (`bank_txn_id`, `amount`), or two under `double_charge`.
+`bank.query`/`bank.close` list them in `charges` only when there are several (one charge is said
+by `bank_txn_id`/`amount` already: bodies without faults stay as they were). A refund takes back
+the charge `orig_txn_id` names, by default the pay's first charge.
+
+Channel faults (`faults`, see mockbanks/faults.py; nothing is drawn when none is given):
+- maintenance: every request is answered `REJECTED`/`SYSTEM_MAINTENANCE` at once, nothing done.
+- rate_limit: beyond `max_per_s` requests accepted in one second, `REJECTED`/`RATE_LIMITED`.
+- cutoff: a new `bank.pay` or `bank.sign` is `REJECTED`/`CUTOFF_IN_PROGRESS` (a req_id the bank
+  already answered gets its stored answer); queries, closes, refunds, unsigns work.
+  `REJECTED` says that this request did nothing, not that an earlier send of the same req_id did
+  nothing (a pay retried during maintenance may have been charged by its first send).
+- amount_mismatch: the pay charges amount + `delta` (at least 1) and reports that `amount`.
+- double_charge: a SUCCESS pay is charged a second time 1-3 s after the first (second
+  `bank_txn_id`, second truth txn with the same ref) and a second `bank.pay.reply` with the same
+  req_id and the new `bank_txn_id` leaves 1-3 s after the first reply. Not for 3220 (PROCESSING),
+  nor when the card cannot pay it twice.
+- pay_after_close: `bank.close` of a req_id never seen answers CLOSED but keeps no tombstone: a
+  pay arriving later under that req_id is charged and answered SUCCESS.
+Each acting fault publishes `("event", "fault.fired", ref, {"fault_id", "kind", ...})`.
+
+BUGGIFY points (`buggify(point) -> bool`, None = never; a firing publishes `buggify.fired`):
+- "bank.reply_lost": the request is carried out but no reply is sent.
+- "bank.slow": the request takes 1-5 s longer (the server is freed on time).
 """
 
 import heapq
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from dataclasses import field as _field
 
+from mockbanks.faults import ChannelFault, ChannelFaults
 from mockbanks.truth import Truth, ref_of
 
 DAY_MS = 86_400_000
@@ -46,6 +73,11 @@ PAY_TRANSITIONS: dict[str, dict[str, str]] = {"PROCESSING": {"settle": "SUCCESS"
 # how a pay's status reads in bank.query / bank.close: status -> result (code kept unless given)
 QUERY_RESULT = {"SUCCESS": "SUCCESS", "PROCESSING": "PROCESSING", "DECLINED": "DECLINED",
                 "ERROR": "DECLINED", "CLOSED": "CLOSED"}
+FAULT_KINDS = ("maintenance", "rate_limit", "cutoff", "amount_mismatch", "double_charge",
+               "pay_after_close")
+CUTOFF_TYPES = ("bank.pay", "bank.sign")
+DOUBLE_GAP_MS = (1_000, 3_000)     # the second charge of a double charge, after the first
+SLOW_MS = (1_000, 5_000)           # BUGGIFY "bank.slow"
 
 
 @dataclass(slots=True)
@@ -60,6 +92,13 @@ class _Card:
 
 
 @dataclass(slots=True)
+class _Charge:
+    txn_id: str
+    amount: int
+    refunded: int = 0
+
+
+@dataclass(slots=True)
 class _Pay:
     req_id: str
     status: str
@@ -67,8 +106,8 @@ class _Pay:
     amount: int | None
     card_no: str | None = None
     bank_txn_id: str | None = None
-    refunded: int = 0
     settle_at: int | None = None
+    charges: list[_Charge] = _field(default_factory=list)     # money really taken, in order
 
     def fire(self, event: str) -> None:
         try:
@@ -99,6 +138,7 @@ class Bank:
         self, *, name: str, rng: random.Random, fee_rule, capacity: int, max_queue_ms: int,
         service_time: Callable[[random.Random], int], platform_account: str = "platform",
         currency: str = "CNY", tz_offset_ms: int = 8 * 3600 * 1000, platform_balance: int = 0,
+        faults: Sequence[ChannelFault] = (), buggify: Callable[[str], bool] | None = None,
     ) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"capacity: expected an integer >= 1, got {capacity!r}")
@@ -120,6 +160,9 @@ class Bank:
         self._refunds: dict[str, _Pay] = {}
         self._pending: dict[str, _Pay] = {}    # PROCESSING pays awaiting settlement
         self._seq = 0
+        self._faults = ChannelFaults(faults, rng, FAULT_KINDS, f"bank {name}")
+        self._buggify = buggify
+        self._chaos: random.Random | None = None   # BUGGIFY's draws, made at its first firing
         self._ops = {"bank.sign": self._sign, "bank.unsign": self._unsign, "bank.pay": self._pay,
                      "bank.query": self._query, "bank.close": self._close,
                      "bank.refund": self._refund}
@@ -151,13 +194,22 @@ class Bank:
         if op is None:
             return effects + [("reply", {"type": f"{kind}.reply", "req_id": body.get("req_id"),
                                          "result": "ERROR", "code": "UNKNOWN_TYPE"}, 0)]
+        if self._faults and (refused := self._refusal(kind, body, now_ms)):
+            return effects + refused
         delay = self._admit(now_ms)
         if delay is None:
             busy = {"type": f"{kind}.reply", "req_id": body.get("req_id"), "result": "ERROR",
                     "code": "SYSTEM_BUSY"}
             return effects + [("reply", busy, 0)]
+        if self._buggify is not None and self._buggify("bank.slow"):
+            delay += self._chaos_rng().randint(*SLOW_MS)
+            effects.append(self._bug("bank.slow", body))
         reply, events = op(body, now_ms, now_ms + delay)
-        return effects + events + [("reply", {"type": f"{kind}.reply", **reply}, delay)]
+        later = [e for e in events if e[0] == "reply"]      # a double charge's second reply
+        events = [e for e in events if e[0] != "reply"]
+        if self._buggify is not None and self._buggify("bank.reply_lost"):
+            return effects + events + [self._bug("bank.reply_lost", body)]
+        return effects + events + [("reply", {"type": f"{kind}.reply", **reply}, delay)] + later
 
     def next_deadline(self) -> int | None:
         return min((p.settle_at for p in self._pending.values()), default=None)
@@ -173,6 +225,39 @@ class Bank:
         done = start + max(0, int(self.service_time(self.rng)))
         heapq.heapreplace(self._free, done)
         return done - now_ms
+
+    # -- faults -----------------------------------------------------------------------------
+    def _refusal(self, kind: str, body: dict, now_ms: int) -> list[tuple] | None:
+        """The effects of refusing this request under maintenance, rate limit or cutoff."""
+        faults, code = self._faults, "SYSTEM_MAINTENANCE"
+        fault = faults.acting("maintenance", now_ms)
+        if fault is None:
+            fault, code = faults.limited(now_ms), "RATE_LIMITED"
+        if fault is None and kind in CUTOFF_TYPES and not self._answered(kind, body):
+            fault, code = faults.acting("cutoff", now_ms), "CUTOFF_IN_PROGRESS"
+        if fault is None:
+            return None
+        req_id = body.get("req_id") if isinstance(body.get("req_id"), str) else None
+        reply = {"type": f"{kind}.reply", "req_id": req_id, "result": "REJECTED", "code": code}
+        return [faults.fired(fault, ref_of(req_id or ""), type=kind, req_id=req_id),
+                ("reply", reply, 0)]
+
+    def _answered(self, kind: str, body: dict) -> bool:
+        """Whether the bank already recorded an answer for this pay's or sign's req_id."""
+        req_id = body.get("req_id")
+        return isinstance(req_id, str) and req_id in (self._pays if kind == "bank.pay"
+                                                      else self._signs)
+
+    def _chaos_rng(self) -> random.Random:
+        if self._chaos is None:
+            self._chaos = random.Random(self.rng.getrandbits(64))
+        return self._chaos
+
+    @staticmethod
+    def _bug(point: str, body: dict) -> tuple:
+        req_id = body.get("req_id") if isinstance(body.get("req_id"), str) else ""
+        return ("event", "buggify.fired", ref_of(req_id), {"point": point, "type": body["type"],
+                                                           "req_id": req_id})
 
     def _next_id(self, prefix: str) -> str:
         self._seq += 1
@@ -247,6 +332,9 @@ class Bank:
         if suffix in MAGIC_FAILURES:
             pay.status, pay.code = MAGIC_FAILURES[suffix]
             return self._pay_answer(pay), []
+        mismatch = self._faults.acting("amount_mismatch", now_ms) if self._faults else None
+        if mismatch is not None:
+            amount = pay.amount = max(1, amount + int(mismatch.params.get("delta", -1)))
         if suffix not in FUNDED_MAGIC:
             day = self.local_day(now_ms)   # the limit of the day the pay arrives
             pay.code = self._decline_code(card, amount, day)
@@ -254,12 +342,20 @@ class Bank:
                 return self._pay_answer(pay), []
             card.day, card.used = day, (card.used if card.day == day else 0) + amount
         pay.code, pay.bank_txn_id = None, self._next_id("BT")
+        events = []
+        if mismatch is not None:
+            events.append(self._faults.fired(mismatch, ref_of(req_id), req_id=req_id,
+                                             asked=body["amount"], charged=amount))
         if suffix == "3220":
             pay.status, pay.settle_at = "PROCESSING", done_ms + SETTLE_DELAY_MS
             self._pending[req_id] = pay
-            return self._pay_answer(pay), []
+            return self._pay_answer(pay), events
         pay.status = "SUCCESS"
-        return self._pay_answer(pay), [self._move_pay(pay, card, done_ms)]
+        events.append(self._charge(pay, card, pay.bank_txn_id, amount, done_ms))
+        double = self._faults.acting("double_charge", now_ms) if self._faults else None
+        if double is not None:
+            events += self._charge_again(pay, card, double, now_ms, done_ms)
+        return self._pay_answer(pay), events
 
     def _decline_code(self, card: _Card, amount: int, day: int) -> str | None:
         """Why an ordinary card cannot pay `amount` on local `day`, or None."""
@@ -271,20 +367,35 @@ class Bank:
             return "INSUFFICIENT_FUNDS"
         return None
 
-    def _move_pay(self, pay: _Pay, card: _Card, at_ms: int) -> tuple:
-        """Move the money of a successful pay; returns its bank.txn event."""
-        ref, cur, amount = ref_of(pay.req_id), self.currency, pay.amount
+    def _charge(self, pay: _Pay, card: _Card, txn_id: str, amount: int, at_ms: int) -> tuple:
+        """Take `amount` from the card for `pay` as charge `txn_id`; returns its bank.txn event."""
+        ref, cur = ref_of(pay.req_id), self.currency
         fee = self.fee_rule.fee(amount)
         short = amount - self.truth.balance(card.account, cur)
         if short > 0 and card.card_no.endswith(FUNDED_MAGIC):
-            self.truth.move(MAGIC_ACCOUNT, card.account, short, cur, at_ms, ref, pay.bank_txn_id,
-                            "magic")
+            self.truth.move(MAGIC_ACCOUNT, card.account, short, cur, at_ms, ref, txn_id, "magic")
         self.truth.move(card.account, self.platform_account, amount - fee, cur, at_ms, ref,
-                        pay.bank_txn_id, "pay")
-        self.truth.move(card.account, FEE_ACCOUNT, fee, cur, at_ms, ref, pay.bank_txn_id, "fee")
-        txn = self.truth.record(ref, pay.bank_txn_id, "pay", amount, fee, cur, at_ms)
+                        txn_id, "pay")
+        self.truth.move(card.account, FEE_ACCOUNT, fee, cur, at_ms, ref, txn_id, "fee")
+        txn = self.truth.record(ref, txn_id, "pay", amount, fee, cur, at_ms)
+        pay.charges.append(_Charge(txn_id, amount))
         return ("event", "bank.txn", ref, {**txn, "req_id": pay.req_id, "account": card.account,
                                            "user_id": card.user_id})
+
+    def _charge_again(self, pay: _Pay, card: _Card, fault: ChannelFault, now_ms: int,
+                      done_ms: int) -> list[tuple]:
+        """double_charge: the second charge of `pay` and its second reply, 1-3 s later."""
+        gap = self._faults.randint(fault, *DOUBLE_GAP_MS)
+        if not card.card_no.endswith(FUNDED_MAGIC) and self.truth.balance(
+                card.account, self.currency) < pay.amount:
+            return []       # the card cannot pay twice: the fault does not act
+        txn_id = self._next_id("BT")
+        charged = self._charge(pay, card, txn_id, pay.amount, done_ms + gap)
+        reply = {"type": "bank.pay.reply", "req_id": pay.req_id, "result": "SUCCESS",
+                 "code": None, "bank_txn_id": txn_id, "amount": pay.amount}
+        return [self._faults.fired(fault, ref_of(pay.req_id), req_id=pay.req_id,
+                                   first_txn_id=pay.bank_txn_id, second_txn_id=txn_id),
+                charged, ("reply", reply, done_ms - now_ms + gap)]
 
     def _settle_due(self, now_ms: int) -> list[tuple]:
         due = sorted((p for p in self._pending.values() if p.settle_at <= now_ms),
@@ -293,7 +404,8 @@ class Bank:
         for pay in due:
             del self._pending[pay.req_id]
             pay.fire("settle")
-            events.append(self._move_pay(pay, self._cards[pay.card_no], pay.settle_at))
+            events.append(self._charge(pay, self._cards[pay.card_no], pay.bank_txn_id,
+                                       pay.amount, pay.settle_at))
         return events
 
     # -- query, close -----------------------------------------------------------------------
@@ -302,8 +414,11 @@ class Bank:
         if record is None:
             return None
         code = "CLOSED" if record.status == "CLOSED" else record.code
-        return {"req_id": req_id, "result": QUERY_RESULT[record.status], "code": code,
+        view = {"req_id": req_id, "result": QUERY_RESULT[record.status], "code": code,
                 "amount": record.amount, "bank_txn_id": record.bank_txn_id}
+        if len(record.charges) > 1:
+            view["charges"] = [{"txn_id": c.txn_id, "amount": c.amount} for c in record.charges]
+        return view
 
     def _query(self, body: dict, now_ms: int, done_ms: int) -> tuple[dict, list]:
         if bad := _bad(body, ("req_id",), False, self.currency):
@@ -319,21 +434,35 @@ class Bank:
             return self._invalid(body, bad)
         req_id = body["req_id"]
         if self._view(req_id) is None:   # never seen: a later pay with this req_id is declined
+            fault = self._faults.acting("pay_after_close", now_ms) if self._faults else None
+            if fault is not None:        # ... unless the bank forgets it said so
+                return {"req_id": req_id, "result": "CLOSED", "code": "CLOSED", "amount": None,
+                        "bank_txn_id": None}, [self._faults.fired(fault, ref_of(req_id),
+                                                                  req_id=req_id)]
             self._pays[req_id] = _Pay(req_id, "CLOSED", "CLOSED", None)
         return self._view(req_id), []
 
     # -- refunds ----------------------------------------------------------------------------
     def _refund(self, body: dict, now_ms: int, done_ms: int) -> tuple[dict, list]:
-        if bad := _bad(body, ("req_id", "orig_req_id"), True, self.currency):
+        bad = _bad(body, ("req_id", "orig_req_id"), True, self.currency)
+        orig_txn_id = body.get("orig_txn_id")
+        if bad is None and orig_txn_id is not None and (not isinstance(orig_txn_id, str)
+                                                        or not orig_txn_id):
+            bad = "orig_txn_id", f"expected a non-empty string or absent, got {orig_txn_id!r}"
+        if bad:
             return self._invalid(body, bad)
         req_id, amount = body["req_id"], body["amount"]
         if req_id in self._refunds:
             return self._refund_answer(self._refunds[req_id]), []
         pay = self._pays.get(body["orig_req_id"])
+        charge = None
+        if pay is not None and pay.status == "SUCCESS" and pay.charges:
+            charge = pay.charges[0] if orig_txn_id is None else next(
+                (c for c in pay.charges if c.txn_id == orig_txn_id), None)
         code = None
-        if pay is None or pay.status != "SUCCESS":
+        if charge is None:
             code = "NOT_FOUND"
-        elif pay.refunded + amount > pay.amount:
+        elif charge.refunded + amount > charge.amount:
             code = "EXCEEDS_REFUNDABLE"
         elif self.truth.balance(self.platform_account, self.currency) < amount:
             code = "INSUFFICIENT_FUNDS"
@@ -343,14 +472,17 @@ class Bank:
             return self._refund_answer(refund), []
         refund.status, refund.code, refund.bank_txn_id = "SUCCESS", None, self._next_id("BR")
         refund.card_no = pay.card_no
-        pay.refunded += amount
+        charge.refunded += amount
         card, ref = self._cards[pay.card_no], ref_of(req_id)
         self.truth.move(self.platform_account, card.account, amount, self.currency, done_ms, ref,
                         refund.bank_txn_id, "refund")
         txn = self.truth.record(ref, refund.bank_txn_id, "refund", amount, 0, self.currency,
                                 done_ms)
-        event = ("event", "bank.txn", ref, {**txn, "req_id": req_id, "account": card.account,
-                                            "user_id": card.user_id, "orig_req_id": pay.req_id})
+        data = {**txn, "req_id": req_id, "account": card.account, "user_id": card.user_id,
+                "orig_req_id": pay.req_id}
+        if orig_txn_id is not None:
+            data["orig_txn_id"] = orig_txn_id
+        event = ("event", "bank.txn", ref, data)
         return self._refund_answer(refund), [event]
 
     @staticmethod
