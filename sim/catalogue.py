@@ -10,11 +10,21 @@ INVARIANTS: dict[str, str] = {
     "external_matches_ledger": "every external (single-entry) balance equals its ledger account",
     "conservation": "the money in the whole world (every bank and platform account) is unchanged",
     "channel_matches_truth": "what paysys believes it holds at each channel equals the channel's ground truth",
-    "orders_match_truth": "every order's final state agrees with what the channel really did",
-    "no_double_charge": "no user is charged twice net for one order",
-    "no_charge_without_order": "no money moved at a channel without a succeeded paysys order",
+    "orders_match_truth": "every order's final state agrees with what the channel really did: "
+                          "a SUCCEEDED order keeps charges of its amount, a FAILED, CLOSED, "
+                          "BLOCKED or DUPLICATE one keeps none, a HELD one keeps what it received; "
+                          "every refund SUCCEEDED exactly when the channel refunded it",
+    "no_double_charge": "no user is charged twice net for one merchant order, over all its "
+                        "attempts, nor for one payment order",
+    "no_charge_without_order": "no money stays at a channel without a paysys order that keeps "
+                               "it (SUCCEEDED or HELD) or a refund order that succeeded",
     "orders_final": "after the faults stop and the grace period, every order is final",
     "notifications_settled": "after the grace period, every merchant notification is acknowledged or dead-lettered",
+    "duplicates_refunded": "every charge an order does not keep is refunded (once), and no "
+                           "compensation refund takes back the charge an order keeps",
+    "idempotency": "each idempotency key has at most one effect: one payment order per key, "
+                   "one refund order per refund number, one succeeded attempt per merchant order",
+    "outbox_drained": "at the end, every outbox message has been delivered",
 }
 
 METRICS: dict[str, str] = {

@@ -12,14 +12,37 @@ of violations, each a JSON-able dict with at least:
 
 Violations come in a deterministic order (by time where there is one, then by id), so `first`
 and `last` are stable. Ground-truth transactions count as successful when `status = 'SUCCESS'`.
+
+Acceptable outcomes. An operation in flight when a fault hits (a pay whose reply was lost, a
+refund sent into a crash, a notification duplicated or late) may legitimately end in any final
+state, as long as that state agrees with what the channel really did. So no check expects a
+fixed outcome ("this payment must succeed"): each compares paysys's records with the ground
+truth (`truth_txns`, `truth_accounts`) and with its own books. A payment that failed while the
+bank never charged is fine; one that failed while the bank kept the money is not.
+
+The order and charge checks (orders_match_truth, no_double_charge, duplicates_refunded,
+idempotency, no_charge_without_order) live in `sim._invariants_orders`, which defines a pay
+order's *kept charges*: its successful truth charges that no SUCCEEDED compensation refund
+(`refund_orders.reason <> 'merchant'`, `charge_ref` = the charge's `channel_ref`) took back.
 """
 
 import sqlite3
 from collections.abc import Callable
 
+from sim._invariants_orders import (
+    PAY_UNPAID,
+    duplicates_refunded,
+    idempotency,
+    no_charge_without_order,
+    no_double_charge,
+    orders_match_truth,
+)
+
+__all__ = ["CHECKS", "PAY_FINAL", "PAY_UNPAID", "REFUND_FINAL", "TABLES", "duplicates_refunded",
+           "idempotency", "no_charge_without_order", "no_double_charge", "orders_match_truth"]
+
 SUCCESS = "SUCCESS"
-PAY_FINAL = ("SUCCEEDED", "FAILED", "CLOSED", "BLOCKED")
-PAY_UNPAID = ("FAILED", "CLOSED", "BLOCKED")
+PAY_FINAL = ("SUCCEEDED", "FAILED", "CLOSED", "BLOCKED", "HELD", "DUPLICATE")
 REFUND_FINAL = ("SUCCEEDED", "FAILED")
 PLATFORM_ACCOUNT = "platform"
 
@@ -178,168 +201,6 @@ def channel_matches_truth(conn: sqlite3.Connection) -> list[Violation]:
     return out
 
 
-def _pay_mismatches(conn: sqlite3.Connection) -> list[Violation]:
-    rows = _rows(
-        conn,
-        f"""
-        WITH ok AS (SELECT node, ref, amount, currency FROM truth_txns
-                    WHERE kind = 'pay' AND status = ?),
-        agg AS (SELECT ref, COUNT(*) AS n, SUM(amount) AS paid, MIN(amount) AS one_amount,
-                       MIN(currency) AS one_currency, MIN(node) AS node
-                FROM ok GROUP BY ref),
-        same AS (SELECT DISTINCT ok.ref FROM ok JOIN pay_orders o
-                 ON o.order_id = ok.ref AND o.amount = ok.amount AND o.currency = ok.currency)
-        SELECT o.order_id, o.status, o.amount, o.currency, o.channel, o.created_ms,
-               agg.n, agg.paid, agg.one_amount, agg.one_currency, agg.node
-        FROM pay_orders o
-        LEFT JOIN agg ON agg.ref = o.order_id
-        LEFT JOIN same ON same.ref = o.order_id
-        WHERE (o.status = 'SUCCEEDED' AND same.ref IS NULL)
-           OR (o.status IN {_in(PAY_UNPAID)} AND agg.ref IS NOT NULL)
-        ORDER BY o.created_ms, o.order_id
-        """,
-        (SUCCESS,),
-    )
-    out = []
-    for r in rows:
-        oid, amount, cur = r["order_id"], r["amount"], r["currency"]
-        v = {"ref": oid, "order_id": oid, "kind": "pay", "status": r["status"], "amount": amount,
-             "currency": cur, "channel": r["channel"], "truth_paid": r["paid"] or 0}
-        if r["status"] == "SUCCEEDED" and r["n"] is None:
-            v["diff"] = amount
-            v["message"] = (f"order {oid} is SUCCEEDED but {r['channel'] or 'the channel'} has "
-                            f"no successful payment for it")
-        elif r["status"] == "SUCCEEDED":
-            v["diff"] = amount - r["one_amount"]
-            v["message"] = (f"order {oid} is SUCCEEDED for {amount} {cur} but {r['node']}'s "
-                            f"successful payment is {r['one_amount']} {r['one_currency']}")
-        else:
-            v["diff"] = r["paid"]
-            v["message"] = (f"order {oid} is {r['status']} but {r['node']} has a successful "
-                            f"payment of {r['paid']} {r['one_currency']} for it")
-        out.append(v)
-    return out
-
-
-def _refund_mismatches(conn: sqlite3.Connection) -> list[Violation]:
-    rows = _rows(
-        conn,
-        """
-        WITH ok AS (SELECT node, ref, amount, currency FROM truth_txns
-                    WHERE kind = 'refund' AND status = ?),
-        agg AS (SELECT ref, COUNT(*) AS n, SUM(amount) AS refunded, MIN(amount) AS one_amount,
-                       MIN(currency) AS one_currency, MIN(node) AS node
-                FROM ok GROUP BY ref),
-        same AS (SELECT DISTINCT ok.ref FROM ok JOIN refund_orders r
-                 ON r.refund_id = ok.ref AND r.amount = ok.amount AND r.currency = ok.currency)
-        SELECT r.refund_id, r.order_id, r.status, r.amount, r.currency, r.channel, r.created_ms,
-               agg.n, agg.refunded, agg.one_amount, agg.one_currency, agg.node
-        FROM refund_orders r
-        LEFT JOIN agg ON agg.ref = r.refund_id
-        LEFT JOIN same ON same.ref = r.refund_id
-        WHERE (r.status = 'SUCCEEDED' AND same.ref IS NULL)
-           OR (r.status = 'FAILED' AND agg.ref IS NOT NULL)
-        ORDER BY r.created_ms, r.refund_id
-        """,
-        (SUCCESS,),
-    )
-    out = []
-    for r in rows:
-        rid, amount, cur = r["refund_id"], r["amount"], r["currency"]
-        v = {"ref": rid, "refund_id": rid, "order_id": r["order_id"], "kind": "refund",
-             "status": r["status"], "amount": amount, "currency": cur, "channel": r["channel"],
-             "truth_refunded": r["refunded"] or 0}
-        if r["status"] == "SUCCEEDED" and r["n"] is None:
-            v["diff"] = amount
-            v["message"] = (f"refund {rid} of order {r['order_id']} is SUCCEEDED but "
-                            f"{r['channel'] or 'the channel'} has no successful refund for it")
-        elif r["status"] == "SUCCEEDED":
-            v["diff"] = amount - r["one_amount"]
-            v["message"] = (f"refund {rid} is SUCCEEDED for {amount} {cur} but {r['node']}'s "
-                            f"successful refund is {r['one_amount']} {r['one_currency']}")
-        else:
-            v["diff"] = r["refunded"]
-            v["message"] = (f"refund {rid} is FAILED but {r['node']} has a successful refund of "
-                            f"{r['refunded']} {r['one_currency']} for it")
-        out.append(v)
-    return out
-
-
-def orders_match_truth(conn: sqlite3.Connection) -> list[Violation]:
-    return _pay_mismatches(conn) + _refund_mismatches(conn)
-
-
-def no_double_charge(conn: sqlite3.Connection) -> list[Violation]:
-    """Refunds count against an order through refund_orders, or directly if their ref is it."""
-    rows = _rows(
-        conn,
-        """
-        WITH money AS (
-            SELECT ref AS order_id, 1 AS pays, amount AS paid, 0 AS refunded, node
-            FROM truth_txns WHERE kind = 'pay' AND status = ?
-            UNION ALL
-            SELECT COALESCE(r.order_id, t.ref), 0, 0, t.amount, t.node
-            FROM truth_txns t LEFT JOIN refund_orders r ON r.refund_id = t.ref
-            WHERE t.kind = 'refund' AND t.status = ?),
-        per AS (
-            SELECT order_id, SUM(pays) AS n, SUM(paid) AS paid, SUM(refunded) AS refunded,
-                   MIN(CASE WHEN pays = 1 THEN node END) AS node
-            FROM money GROUP BY order_id)
-        SELECT o.order_id, o.amount, o.currency, o.created_ms, per.n, per.paid, per.node,
-               per.refunded
-        FROM per JOIN pay_orders o ON o.order_id = per.order_id
-        WHERE per.n > 1 OR per.paid - per.refunded > o.amount
-        ORDER BY o.created_ms, o.order_id
-        """,
-        (SUCCESS, SUCCESS),
-    )
-    out = []
-    for r in rows:
-        oid, net = r["order_id"], r["paid"] - r["refunded"]
-        diff = net - r["amount"] if net > r["amount"] else r["paid"] - r["amount"]
-        out.append({
-            "ref": oid, "order_id": oid, "amount": r["amount"], "currency": r["currency"],
-            "payments": r["n"], "paid": r["paid"], "refunded": r["refunded"], "net": net,
-            "diff": diff,
-            "message": f"order {oid} of {r['amount']} {r['currency']} was paid {r['n']} time(s) "
-                       f"at {r['node']} ({r['paid']}), refunded {r['refunded']}: net {net}",
-        })
-    return out
-
-
-def no_charge_without_order(conn: sqlite3.Connection) -> list[Violation]:
-    rows = _rows(
-        conn,
-        """
-        SELECT t.node, t.ref, t.channel_ref, t.kind, t.amount, t.currency, t.at_ms,
-               o.status AS order_status
-        FROM truth_txns t LEFT JOIN pay_orders o ON o.order_id = t.ref
-        WHERE t.kind = 'pay' AND t.status = ? AND COALESCE(o.status, '') <> 'SUCCEEDED'
-        UNION ALL
-        SELECT t.node, t.ref, t.channel_ref, t.kind, t.amount, t.currency, t.at_ms,
-               r.status AS order_status
-        FROM truth_txns t LEFT JOIN refund_orders r ON r.refund_id = t.ref
-        WHERE t.kind = 'refund' AND t.status = ? AND COALESCE(r.status, '') <> 'SUCCEEDED'
-        ORDER BY at_ms, ref, channel_ref
-        """,
-        (SUCCESS, SUCCESS),
-    )
-    out = []
-    for r in rows:
-        noun = "payment" if r["kind"] == "pay" else "refund"
-        order = "order" if r["kind"] == "pay" else "refund order"
-        state = (f"paysys has no {order} {r['ref']}" if r["order_status"] is None
-                 else f"{order} {r['ref']} is {r['order_status']}")
-        out.append({
-            "ref": r["ref"], "node": r["node"], "kind": r["kind"], "channel_ref": r["channel_ref"],
-            "amount": r["amount"], "currency": r["currency"], "at_ms": r["at_ms"],
-            "order_status": r["order_status"], "diff": r["amount"],
-            "message": f"{r['node']} made a successful {noun} of {r['amount']} {r['currency']} "
-                       f"for {r['ref']} ({r['channel_ref']}) but {state}",
-        })
-    return out
-
-
 # --- liveness -----------------------------------------------------------------------------------
 
 
@@ -382,6 +243,22 @@ def notifications_settled(conn: sqlite3.Connection) -> list[Violation]:
     } for r in rows]
 
 
+def outbox_drained(conn: sqlite3.Connection) -> list[Violation]:
+    """Every outbox row was delivered (`delivered_ms` set) by the end of the run."""
+    rows = _rows(
+        conn,
+        """
+        SELECT id, topic, ref, created_ms FROM outbox WHERE delivered_ms IS NULL
+        ORDER BY created_ms, id
+        """,
+    )
+    return [{
+        "ref": r["ref"], "outbox_id": r["id"], "topic": r["topic"], "created_ms": r["created_ms"],
+        "message": f"outbox message {r['id']} ({r['topic']} of {r['ref']}) was never delivered "
+                   f"(written at {r['created_ms']} ms)",
+    } for r in rows]
+
+
 CHECKS: dict[str, Callable[[sqlite3.Connection], list[Violation]]] = {
     "entries_balanced": entries_balanced,
     "trial_balance_zero": trial_balance_zero,
@@ -393,6 +270,9 @@ CHECKS: dict[str, Callable[[sqlite3.Connection], list[Violation]]] = {
     "no_charge_without_order": no_charge_without_order,
     "orders_final": orders_final,
     "notifications_settled": notifications_settled,
+    "duplicates_refunded": duplicates_refunded,
+    "idempotency": idempotency,
+    "outbox_drained": outbox_drained,
 }
 
 # Tables each check reads: the oracle names the missing ones instead of failing on SQL.
@@ -407,4 +287,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "no_charge_without_order": ("truth_txns", "pay_orders", "refund_orders"),
     "orders_final": ("pay_orders", "refund_orders"),
     "notifications_settled": ("notifications",),
+    "duplicates_refunded": ("truth_txns", "pay_orders", "refund_orders"),
+    "idempotency": ("pay_orders", "refund_orders"),
+    "outbox_drained": ("outbox",),
 }

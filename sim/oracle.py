@@ -9,8 +9,9 @@ Every invariant is computed (the report shows them all); only the named ones dec
 
 Per invariant the verdict keeps the number of violations, the first, the last, the worst (the
 largest absolute money difference `diff`, when violations carry money) and up to 50 order/refund
-ids to trace. Liveness violations (orders not final, notifications pending) also get `stuck_ms`,
-how long before the scenario's `end_ms` the thing last moved.
+ids to trace. Liveness violations (orders not final, notifications pending, outbox messages not
+delivered: `LIVENESS`) also get `stuck_ms`, how long before the scenario's `end_ms` the thing
+last moved.
 
 `invariants.worst` is a column the docs' table list does not show yet (JSON, like `first`).
 """
@@ -27,6 +28,7 @@ from sim.metrics import compute
 
 MAX_REFS = 50
 ORDER_ID = re.compile(r"^[PR]\d+$")
+LIVENESS = ("orders_final", "notifications_settled", "outbox_drained")
 METRIC_TABLES = ("pay_orders", "refund_orders", "transitions", "channel_requests",
                  "notifications", "events")
 
@@ -84,7 +86,7 @@ def _annotate_stuck(violations: list[dict], end_ms: int | None) -> None:
     if end_ms is None:
         return
     for v in violations:
-        moved = v.get("updated_ms", v.get("last_at_ms"))
+        moved = v.get("updated_ms", v.get("last_at_ms", v.get("created_ms")))
         if isinstance(moved, int):
             v["stuck_ms"] = end_ms - moved
 
@@ -128,7 +130,7 @@ def verify(conn: sqlite3.Connection, scenario: Any) -> "Verdict":
     invariants = {}
     for name, check in CHECKS.items():
         violations = check(conn)
-        if name in ("orders_final", "notifications_settled"):
+        if name in LIVENESS:
             _annotate_stuck(violations, end_ms)
         invariants[name] = summarize(name, violations)
     metrics = compute(conn)

@@ -15,11 +15,13 @@ CREATE TABLE merchants (merchant_id TEXT PRIMARY KEY, name TEXT, sign_type TEXT,
 CREATE TABLE pay_orders (order_id TEXT PRIMARY KEY, merchant_id TEXT, merchant_order_no TEXT,
     user_id TEXT, product TEXT, channel TEXT, amount INTEGER, currency TEXT, status TEXT,
     merchant_fee INTEGER, channel_cost INTEGER, refunded INTEGER, created_ms INTEGER,
-    updated_ms INTEGER, channel_ref TEXT, notify_url TEXT, error_code TEXT,
-    UNIQUE (merchant_id, merchant_order_no));
+    updated_ms INTEGER, channel_ref TEXT, notify_url TEXT, error_code TEXT, card_no TEXT,
+    attempt INTEGER NOT NULL DEFAULT 1, idempotency_key TEXT DEFAULT '', received INTEGER DEFAULT 0,
+    UNIQUE (merchant_id, merchant_order_no, attempt));
 CREATE TABLE refund_orders (refund_id TEXT PRIMARY KEY, order_id TEXT, merchant_id TEXT,
     refund_no TEXT, amount INTEGER, currency TEXT, status TEXT, channel TEXT, created_ms INTEGER,
-    updated_ms INTEGER, error_code TEXT, UNIQUE (merchant_id, refund_no));
+    updated_ms INTEGER, error_code TEXT, reason TEXT DEFAULT 'merchant', charge_ref TEXT DEFAULT '',
+    UNIQUE (merchant_id, refund_no));
 CREATE TABLE transitions (seq INTEGER PRIMARY KEY, kind TEXT, ref TEXT, from_status TEXT,
     to_status TEXT, event TEXT, at_ms INTEGER);
 CREATE TABLE journal_entries (entry_id INTEGER PRIMARY KEY, at_ms INTEGER, ref TEXT, memo TEXT);
@@ -127,7 +129,10 @@ class World:
         created = self.tick()
         routed = channel if status != "BLOCKED" else None
         self.conn.execute(
-            "INSERT INTO pay_orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO pay_orders (order_id, merchant_id, merchant_order_no, user_id, product, "
+            "channel, amount, currency, status, merchant_fee, channel_cost, refunded, created_ms, "
+            "updated_ms, channel_ref, notify_url, error_code) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (order_id, merchant, f"MO{self.count}", "U1", "quick", routed, amount, CUR, status,
              fee, cost, 0, created, created + 500, None, "merchant:" + merchant, error_code))
         if path is None:
@@ -160,7 +165,9 @@ class World:
         ).fetchone()
         created = self.tick()
         self.conn.execute(
-            "INSERT INTO refund_orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO refund_orders (refund_id, order_id, merchant_id, refund_no, amount, "
+            "currency, status, channel, created_ms, updated_ms, error_code) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (refund_id, order_id, merchant, f"RN{self.count}", amount, CUR, status, channel,
              created, created + 500, None))
         self.transition("refund", refund_id, ["CREATED", "PROCESSING", status])
