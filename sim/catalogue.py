@@ -50,4 +50,17 @@ METRICS: dict[str, str] = {
     "failovers": "payments moved to another channel after theirs refused the connection",
     "faults_fired": "messages a fault acted on",
     "idempotent_replays": "merchant requests answered from the idempotency store",
+    "crashes": "times paysys crashed (a crash fault)",
+    "recoveries": "times paysys recovered after a restart",
+    "compensation_refunds": "refund orders paysys made itself to give back a charge no order "
+                            "keeps (duplicate, double charge, late success, partial payment)",
+    "held": "payment orders HELD: money came but not as ordered",
+    "duplicates": "payment orders DUPLICATE: paid after another attempt of the same merchant "
+                  "order succeeded",
+    "amount_mismatches": "charges reported with another amount than the order's",
+    "forged_rejected": "channel notifications rejected for a bad signature",
+    "late_charges": "charges reported for an order already final",
+    "attempts": "payment orders that are a second or later attempt of a merchant order",
+    "faults_acted": "times any fault acted (network, channel, merchant, user, crash)",
+    "cas_conflicts": "state changes that lost a compare-and-set race",
 }

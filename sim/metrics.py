@@ -8,6 +8,10 @@ Counts are ints; `success_rate` is the only float.
 `BLOCKED`, that were not rejected at routing (`error_code` `NO_ROUTE`) and that have a channel
 (1.0 when there are none). An order that failed its OTP challenge after routing counts as
 having reached its channel.
+
+`faults_acted` counts every time any fault acted: `fault.fired` events (mocks and actors), `msg.*`
+events that carry a `fault_id` (the network) and `paysys.crash`. `faults_fired` is the older,
+narrower count of messages a network or merchant fault acted on.
 """
 
 import sqlite3
@@ -15,8 +19,8 @@ import sqlite3
 from sim.catalogue import METRICS
 
 FAULT_EVENTS = ("msg.drop", "msg.duplicate", "msg.hang", "msg.delay", "msg.refused",
-                "merchant.error")
-PAY_FINAL = ("SUCCEEDED", "FAILED", "CLOSED", "BLOCKED")
+                "msg.reset", "msg.reorder", "msg.jitter", "msg.partition", "merchant.error")
+PAY_FINAL = ("SUCCEEDED", "FAILED", "CLOSED", "BLOCKED", "HELD", "DUPLICATE")
 
 
 def _kinds(kinds: tuple[str, ...]) -> str:
@@ -56,6 +60,21 @@ QUERIES: dict[str, str] = {
                                FROM notifications""",
     "faults_fired": f"SELECT COUNT(*) FROM events WHERE kind IN {_kinds(FAULT_EVENTS)}",
     "idempotent_replays": "SELECT COUNT(*) FROM events WHERE kind = 'gateway.replay'",
+    "crashes": "SELECT COUNT(*) FROM events WHERE kind = 'paysys.crash'",
+    "recoveries": "SELECT COUNT(*) FROM events WHERE kind = 'paysys.recovered'",
+    "compensation_refunds": """SELECT COUNT(*) FROM refund_orders
+                               WHERE COALESCE(reason, 'merchant') <> 'merchant'""",
+    "held": "SELECT COUNT(*) FROM pay_orders WHERE status = 'HELD'",
+    "duplicates": "SELECT COUNT(*) FROM pay_orders WHERE status = 'DUPLICATE'",
+    "amount_mismatches": "SELECT COUNT(*) FROM events WHERE kind = 'channel.amount_mismatch'",
+    "forged_rejected": """SELECT COUNT(*) FROM events
+        WHERE kind = 'channel.notify' AND json_extract(data, '$.valid') = 0""",
+    "late_charges": "SELECT COUNT(*) FROM events WHERE kind = 'channel.late_charge'",
+    "attempts": "SELECT COUNT(*) FROM pay_orders WHERE attempt > 1",
+    # kind range 'msg.' .. 'msg/' is every msg.* kind and uses the index on kind
+    "faults_acted": """SELECT COUNT(*) FROM events WHERE kind IN ('fault.fired', 'paysys.crash')
+        OR (kind >= 'msg.' AND kind < 'msg/' AND json_extract(data, '$.fault_id') IS NOT NULL)""",
+    "cas_conflicts": "SELECT COUNT(*) FROM events WHERE kind = 'order.cas_conflict'",
 }
 
 _RATE = f"""SELECT SUM(status = 'SUCCEEDED'), COUNT(*) FROM pay_orders WHERE {_REACHED}"""

@@ -1,5 +1,7 @@
 """Metrics computed on a hand-built run with known counts."""
 
+import json
+
 from _rundb import World
 
 from sim.catalogue import METRICS
@@ -55,6 +57,9 @@ def test_every_catalogue_metric_on_a_known_run():
         "queries": 3, "late_replies": 1, "channel_notifications": 3,
         "duplicate_channel_notifications": 2, "notifications_acked": 2, "notifications_dead": 1,
         "notification_retries": 2 + 15, "failovers": 1, "faults_fired": 7, "idempotent_replays": 2,
+        "crashes": 0, "recoveries": 0, "compensation_refunds": 0, "held": 0, "duplicates": 0,
+        "amount_mismatches": 0, "forged_rejected": 1, "late_charges": 0, "attempts": 0,
+        "faults_acted": 0, "cas_conflicts": 0,
     }
 
 
@@ -76,3 +81,68 @@ def test_only_blocked_orders_give_rate_one():
     assert compute(w.conn)["success_rate"] == 1.0
     w.pay(100, status="FAILED")
     assert compute(w.conn)["success_rate"] == 0.0
+
+
+def issue4_world() -> World:
+    """Crashes, compensation, HELD and DUPLICATE orders, attempts and fault events."""
+    w = World()
+    p1 = w.pay(1_000)
+    held = w.pay(2_000, status="HELD", path=["CREATED", "PROCESSING", "HELD"])
+    dup = w.pay(3_000, status="DUPLICATE", path=["CREATED", "PROCESSING", "DUPLICATE"])
+    w.pay(4_000, status="FAILED")
+    w.conn.execute("UPDATE pay_orders SET attempt = 2 WHERE order_id IN (?, ?)", (held, dup))
+    w.refund(p1, 100)
+    r2 = w.refund(dup, 3_000)
+    r3 = w.refund(p1, 1_000, status="FAILED")
+    w.conn.execute("UPDATE refund_orders SET reason = 'duplicate', charge_ref = 'T1' "
+                   "WHERE refund_id = ?", (r2,))
+    w.conn.execute("UPDATE refund_orders SET reason = 'double_charge', charge_ref = 'T2' "
+                   "WHERE refund_id = ?", (r3,))
+    w.event("paysys.crash", fault_id=3, point="after_commit", lost_effects=2)
+    w.event("paysys.restart")
+    w.event("paysys.recovered", inflight=1)
+    w.event("paysys.crash", fault_id=3, point="before_commit", lost_effects=0)
+    w.event("channel.amount_mismatch", held, expected=2_000, reported=1_999)
+    w.event("channel.late_charge", p1, channel="bank", charge_ref="T9", amount=1_000,
+            status="SUCCEEDED")
+    w.event("channel.notify", p1, channel="wechat", valid=False, duplicate=False)
+    w.event("channel.notify", p1, channel="wechat", valid=True, duplicate=False)
+    w.event("order.cas_conflict", p1)
+    w.event("order.cas_conflict", dup)
+    for ref, data in ((p1, {"fault_id": 1, "kind": "double_charge"}),
+                      ("", {"fault_id": 2, "kind": "pay_twice"})):
+        w.conn.execute("INSERT INTO events (at_ms, kind, ref, src, dst, data) "
+                       "VALUES (?, 'fault.fired', ?, 'bank', '', ?)",
+                       (w.tick(), ref, json.dumps(data)))
+    w.event("msg.drop", p1, fault_id=4)
+    w.event("msg.reorder", p1, fault_id=5)
+    w.event("msg.partition", p1, fault_id=6)
+    w.event("msg.drop", p1)  # no fault id: not a fault acting
+    w.event("msg.deliver", p1, type="bank.pay.reply", body={}, sent_ms=1)
+    w.event("merchant.error", p1)
+    return w
+
+
+def test_issue4_metrics():
+    m = compute(issue4_world().conn)
+    assert {k: m[k] for k in ("crashes", "recoveries", "compensation_refunds", "held",
+                              "duplicates", "amount_mismatches", "forged_rejected",
+                              "late_charges", "attempts", "faults_acted", "cas_conflicts")} == {
+        "crashes": 2, "recoveries": 1, "compensation_refunds": 2, "held": 1, "duplicates": 1,
+        "amount_mismatches": 1, "forged_rejected": 1, "late_charges": 1, "attempts": 2,
+        # 2 fault.fired + 3 msg.* with a fault id + 2 crashes
+        "faults_acted": 7, "cas_conflicts": 2,
+    }
+    # the older count: msg fault kinds (new ones included) and merchant errors, ids or not
+    assert m["faults_fired"] == 5
+    # HELD and DUPLICATE count as final
+    assert m["refunds"] == 3 and m["refunds_succeeded"] == 2
+
+
+def test_held_and_duplicate_resolve_unknown():
+    w = World()
+    w.pay(1_000, status="HELD", path=["CREATED", "PROCESSING", "UNKNOWN", "HELD"])
+    w.pay(1_000, status="DUPLICATE", path=["CREATED", "PROCESSING", "UNKNOWN", "DUPLICATE"])
+    w.pay(1_000, status="UNKNOWN", path=["CREATED", "PROCESSING", "UNKNOWN"])
+    m = compute(w.conn)
+    assert (m["unknown"], m["unknown_resolved"]) == (3, 2)
