@@ -7,6 +7,9 @@
 - Users: pay the platform's QR code in their wallet (or abandon), read the SMS one-time password
   and type it (sometimes wrong), ask for refunds and unbind their cards.
 - The SMS gateway: delivers one-time passwords to users.
+- Under user faults (`sim/user_faults.py` decides when they act): users who pay one order twice
+  through two tabs, pay part of a QR order, or walk away; merchants' systems that storm paysys
+  with copies of each request; an attacker who forges the platform's payment notifications.
 
 They belong to the simulator, not to the system under test, so they use the world's clock and
 its random streams directly.
@@ -18,6 +21,13 @@ from paysys.signing import sign, verify
 from sim.population import MerchantKeys, User
 from sim.rng import stream
 from sim.scenario import Scenario
+from sim.user_faults import (
+    FORGED_DELAY_MS,
+    PAY_TWICE_DELAY_MS,
+    PRODUCT_OTHER,
+    UserFault,
+    UserFaults,
+)
 from sim.world import World
 
 REQUEST_TIMEOUT_MS = 15_000     # a merchant waits this long for paysys's answer, then retries
@@ -33,6 +43,7 @@ class _Request:
     body: dict
     attempts: int = 0
     answered: bool = False
+    tab: int = 1                # 2: the second tab of a pay_twice fault
 
 
 @dataclass(slots=True)
@@ -43,6 +54,9 @@ class _Payment:
     amount: int
     order_id: str = ""
     settled: bool = False
+    started_ms: int = 0
+    twice: UserFault | None = None      # the pay_twice fault that opened a second tab
+    second_order_id: str = ""
 
 
 class Actors:
@@ -54,6 +68,7 @@ class Actors:
         self.merchants = {m.merchant_id: m for m in merchants}
         self.merchant_list = merchants
         self.channel_of_kind = channel_of_kind
+        self.faults = UserFaults(scenario, world.log)
         seed = scenario.seed
         self.rng_traffic = stream(seed, "traffic")
         self.rng_user = stream(seed, "users.behaviour")
@@ -80,10 +95,33 @@ class Actors:
         signed["sign"] = sign(signed, keys.secret, keys.sign_type)
         self.world.send(f"merchant:{merchant_id}", "paysys", signed)
 
-    def request(self, merchant_id: str, body: dict) -> None:
+    def request(self, merchant_id: str, body: dict, tab: int = 1) -> None:
         """Send a request that carries an idempotency key; retry it until answered."""
-        req = self._requests[body["idempotency_key"]] = _Request(merchant_id, body)
+        req = self._requests[body["idempotency_key"]] = _Request(merchant_id, body, tab=tab)
         self._attempt(req)
+        self._storm(merchant_id, body)
+
+    def _send_request(self, merchant_id: str, body: dict) -> None:
+        """Send a request without an idempotency key (the merchant does not retry it)."""
+        self._send(merchant_id, body)
+        self._storm(merchant_id, body)
+
+    def _storm(self, merchant_id: str, body: dict) -> None:
+        """retry_storm: the merchant's system sends the request `retries` more times, every
+        `interval`, whatever the answers (each copy signed afresh, as a retry is)."""
+        if not self.faults:
+            return
+        now = self.world.now
+        fault = self.faults.draw("retry_storm", now)
+        if fault is None:
+            return
+        retries, interval = fault.params["retries"], fault.params["interval"]
+        ref = body.get("merchant_order_no") or body.get("order_id") or ""
+        self.faults.fired(now, fault, ref, f"merchant:{merchant_id}", "paysys", type=body["type"],
+                          idempotency_key=body.get("idempotency_key", ""), retries=retries,
+                          interval_ms=interval)
+        for n in range(1, retries + 1):
+            self.world.later(n * interval, self._send, merchant_id, body)
 
     def _attempt(self, req: _Request) -> None:
         if req.answered or req.attempts >= REQUEST_ATTEMPTS:
@@ -109,10 +147,35 @@ class Actors:
                 "device_id": user.device_id, "subject": f"order {order_no}"}
         if product == "quick":
             body["card_no"] = user.card_no
-        self._payments[order_no] = _Payment(merchant.merchant_id, user, product, amount)
+        payment = self._payments[order_no] = _Payment(merchant.merchant_id, user, product, amount,
+                                                      started_ms=now)
         self.request(merchant.merchant_id, body)
         if rng.random() < self.sc.traffic.double_submit_probability:
             self.world.later(DOUBLE_SUBMIT_MS, self._send, merchant.merchant_id, body)
+        if self.faults:
+            self._pay_twice(payment, body)
+
+    def _pay_twice(self, payment: _Payment, body: dict) -> None:
+        """pay_twice: a second tab sends a second pay.create for the same merchant order, with
+        its own idempotency key, through the other product when a channel serves it."""
+        fault = self.faults.draw("pay_twice", self.world.now)
+        if fault is None:
+            return
+        other = PRODUCT_OTHER[payment.product]
+        product = other if any(other in c.products for c in self.sc.channels) else payment.product
+        second = {k: v for k, v in body.items() if k != "card_no"}
+        second["idempotency_key"] = f"{body['idempotency_key']}-2"
+        second["product"] = product
+        if product == "quick":
+            second["card_no"] = payment.user.card_no
+        payment.twice = fault
+        self.world.later(fault.rng.randint(*PAY_TWICE_DELAY_MS), self._second_tab, payment, second)
+
+    def _second_tab(self, payment: _Payment, body: dict) -> None:
+        self.faults.fired(self.world.now, payment.twice, body["merchant_order_no"],
+                          f"merchant:{payment.merchant_id}", "paysys", product=body["product"],
+                          idempotency_key=body["idempotency_key"])
+        self.request(payment.merchant_id, body, tab=2)
 
     def _pick_product(self, draw: float) -> str:
         for product, share in self._products:
@@ -143,22 +206,75 @@ class Actors:
         if req.body["type"] != "pay.create" or not body.get("ok"):
             return
         payment = self._payments[req.body["merchant_order_no"]]
-        payment.order_id = body["order_id"]
-        self._by_order[payment.order_id] = payment
+        order_id = body["order_id"]
+        if req.tab == 1:
+            payment.order_id = order_id
+        else:
+            payment.second_order_id = order_id
+        self._by_order[order_id] = payment
         if body.get("code_url"):
-            self._wallet(payment, body["code_url"], body.get("channel", ""))
+            channel = body.get("channel", "")
+            self._wallet(payment, body["code_url"], channel, order_id, req.tab)
+            if self.faults:
+                self._forge(payment, channel, order_id)
 
     # -- users --------------------------------------------------------------------------------
 
-    def _wallet(self, payment: _Payment, code_url: str, channel: str) -> None:
-        """The user scans the QR code and pays in the wallet, or walks away."""
-        rng = self.rng_user
-        if rng.random() < self.sc.traffic.abandon_probability:
-            return
+    def _wallet(self, payment: _Payment, code_url: str, channel: str, order_id: str,
+                tab: int = 1) -> None:
+        """The user scans the QR code and pays in the wallet, or walks away (the second tab of
+        pay_twice is always paid in full); under partial_pay the user pays part of it, and
+        maybe the rest later."""
+        rng, user = self.rng_user, f"user:{payment.user.user_id}"
         prepay_id = code_url.rsplit("pr=", 1)[-1]
         body = {"type": "wx.user.pay", "prepay_id": prepay_id, "user_id": payment.user.user_id}
-        self.world.send(f"user:{payment.user.user_id}", channel, body,
-                        self.sc.traffic.pay_delay.sample(rng))
+        if tab == 2:
+            self.world.send(user, channel, body, self.sc.traffic.pay_delay.sample(payment.twice.rng))
+            return
+        if rng.random() < self.sc.traffic.abandon_probability:
+            return
+        partial = None
+        if self.faults:
+            fault = self.faults.draw("abandon", payment.started_ms)
+            if fault is not None:
+                self.faults.fired(self.world.now, fault, order_id, user, channel)
+                return
+            if payment.amount > 1:
+                partial = self.faults.draw("partial_pay", payment.started_ms)
+        delay = self.sc.traffic.pay_delay.sample(rng)
+        if partial is not None:
+            body, delay = self._partial(partial, payment, body, delay, order_id, user, channel)
+        self.world.send(user, channel, body, delay)
+
+    def _partial(self, fault: UserFault, payment: _Payment, body: dict, delay: int,
+                 order_id: str, user: str, channel: str) -> tuple[dict, int]:
+        """partial_pay: the first wx.user.pay carries part of the amount; with probability 1/2
+        the rest follows after another pay delay."""
+        rng = fault.rng
+        part = rng.randint(1, payment.amount - 1)
+        rest_after = self.sc.traffic.pay_delay.sample(rng) if rng.random() < 0.5 else None
+        self.faults.fired(self.world.now, fault, order_id, user, channel, amount=part,
+                          rest=0 if rest_after is None else payment.amount - part)
+        if rest_after is not None:
+            rest = dict(body, amount=payment.amount - part)
+            self.world.send(user, channel, rest, delay + max(1, rest_after))
+        return dict(body, amount=part), delay
+
+    def _forge(self, payment: _Payment, channel: str, order_id: str) -> None:
+        """forged_notify: a few seconds after paysys answered with the QR code, an attacker
+        claims, from the channel's address, that the order was paid (wrong signature)."""
+        fault = self.faults.draw("forged_notify", payment.started_ms, target=channel)
+        if fault is not None:
+            self.world.later(fault.rng.randint(*FORGED_DELAY_MS), self._forged, fault, payment,
+                             channel, order_id)
+
+    def _forged(self, fault: UserFault, payment: _Payment, channel: str, order_id: str) -> None:
+        now = self.world.now
+        body = self.faults.forged_notify(fault, order_id, payment.amount, self.sc.traffic.currency,
+                                         now)
+        self.faults.fired(now, fault, order_id, channel, "paysys",
+                          transaction_id=body["transaction_id"], amount=payment.amount)
+        self.world.send(channel, "paysys", body)
 
     def _sms(self, body: dict) -> None:
         """The SMS reaches the user's phone; the user types the code into the merchant's page."""
@@ -172,7 +288,8 @@ class Actors:
     def _type_otp(self, order_id: str, otp: str) -> None:
         payment = self._by_order.get(order_id)
         if payment is not None:  # the merchant's page knows the order by now
-            self._send(payment.merchant_id, {"type": "pay.confirm_otp", "order_id": order_id, "otp": otp})
+            self._send_request(payment.merchant_id,
+                               {"type": "pay.confirm_otp", "order_id": order_id, "otp": otp})
 
     # -- the merchant's notification endpoint -------------------------------------------------
 
@@ -200,7 +317,8 @@ class Actors:
     def _settled(self, body: dict) -> None:
         """The merchant learns the final status: now the user may ask for a refund or unbind."""
         payment = self._by_order.get(body.get("order_id", ""))
-        if payment is None or payment.settled or body.get("status") != "SUCCEEDED":
+        if payment is None or payment.settled or body.get("status") != "SUCCEEDED" \
+                or body["order_id"] != payment.order_id:    # refunds only for the first attempt
             return
         payment.settled = True
         rng, traffic = self.rng_user, self.sc.traffic
@@ -215,4 +333,5 @@ class Actors:
         if payment.product == "quick" and rng.random() < traffic.unsign_probability:
             request = {"type": "agreement.unsign", "user_id": payment.user.user_id,
                        "card_no": payment.user.card_no}
-            self.world.later(rng.randint(1_000, 60_000), self._send, payment.merchant_id, request)
+            self.world.later(rng.randint(1_000, 60_000), self._send_request, payment.merchant_id,
+                             request)
