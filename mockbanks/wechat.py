@@ -19,12 +19,46 @@ out_trade_no) arrives; after the last attempt the platform gives up. A `net.erro
 notification is a failed attempt (the schedule goes on). With probability
 `duplicate_notify_probability` an attempt is sent twice. Notifications are MD5-signed with
 `api_key` (mockbanks._sign).
+
+Charges. Each payment of an order is a charge (its own `transaction_id`, amount, payer, its own
+notification series whose `total_fee` is what that charge took). A `wx.user.pay` may carry
+`amount` (1..what is left to pay): a partial payment; the order stays NOTPAY until its charges
+pay it all, then SUCCESS (`transaction_id`/`time_end` of an order are its first charge's, set when
+it is fully paid). `wx.orderquery` adds `paid_fee` and `charges` only when they say more than
+`total_fee`/`transaction_id` (not exactly one charge of the order's amount), so bodies without
+faults stay as they were. A refund takes back the charge named by `transaction_id`, by default the
+order's paying charges in order (each part goes back to its payer). A `wx.notify.reply` stops the
+series of the `transaction_id` it carries; without one, the unacknowledged series of that order
+whose last attempt left most recently (what an HTTP connection would tell).
+
+Channel faults (`faults`, see mockbanks/faults.py; nothing is drawn when none is given):
+- maintenance: every request (also the user's `wx.user.pay`, whose `result` is the code) is
+  answered `result_code` FAIL / `err_code` SYSTEM_MAINTENANCE, nothing done.
+- rate_limit: beyond `max_per_s` requests of paysys accepted in one second, FREQUENCY_LIMITED.
+- cutoff: `wx.unifiedorder` is refused CUTOFF_IN_PROGRESS; the rest works.
+- notify_late: a notification attempt leaves `delay(rng)` ms late (the send's delay).
+- notify_lost: a payment made in the window is never notified.
+- notify_duplicate: a notification attempt is sent twice.
+- amount_mismatch: the charge takes its amount + `delta` (at least 1) and notifies that amount.
+- double_charge: a payment is charged a second time 1-3 s later (a second `transaction_id`, no
+  further credit to the order) with its own notification series; skipped if the wallet is short.
+- pay_after_close: `wx.closeorder` of a NOTPAY order answers SUCCESS but leaves it payable (it
+  does not expire either); 2-5 s later, if still unpaid, the platform charges what is left as if
+  a payment already in flight completed, and notifies it. The payer is a wallet drawn from the
+  fault's stream among those that can pay it (the platform does not know who scanned the code).
+Each acting fault publishes `("event", "fault.fired", ref, {"fault_id", "kind", ...})`.
+
+BUGGIFY point (`buggify(point) -> bool`, None = never; a firing publishes `buggify.fired`):
+- "wechat.notify_duplicate": this notification attempt is sent twice.
 """
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from dataclasses import field as _field
 
 from mockbanks._sign import sign
+from mockbanks.faults import ChannelFault, ChannelFaults
 from mockbanks.truth import Truth, ref_of
 
 FEE_ACCOUNT = "wx_fees"
@@ -40,6 +74,27 @@ TRADE_TRANSITIONS: dict[str, dict[str, str]] = {
 }
 # what a user's wx.user.pay gets for an order that is not payable, by trade_state
 USER_PAY_REFUSAL = {"CLOSED": "ORDERCLOSED", "SUCCESS": "ORDERPAID", "REFUND": "ORDERPAID"}
+FAULT_KINDS = ("maintenance", "rate_limit", "cutoff", "notify_late", "notify_lost",
+               "notify_duplicate", "amount_mismatch", "double_charge", "pay_after_close")
+DOUBLE_GAP_MS = (1_000, 3_000)     # the second charge of a double charge, after the first
+IN_FLIGHT_MS = (2_000, 5_000)      # pay_after_close: the payment "in flight" completes after
+
+
+@dataclass(slots=True)
+class _Charge:
+    """Money taken from a wallet for an order, and the notification series telling it."""
+
+    txn_id: str
+    out_trade_no: str
+    amount: int                     # money taken (the notification's total_fee)
+    credit: int                     # how much of the order it pays (0: a second, double charge)
+    user_id: str
+    paid_ms: int
+    refunded: int = 0
+    attempts: int = 0               # notification attempts made
+    next_at: int | None = None      # instant of the next notification attempt
+    last_at: int | None = None      # instant of the last attempt
+    acked: bool = False
 
 
 @dataclass(slots=True)
@@ -49,12 +104,9 @@ class _Order:
     prepay_id: str | None
     state: str = "NOTPAY"
     transaction_id: str | None = None
-    user_id: str | None = None
     paid_ms: int | None = None
-    refunded: int = 0
-    attempts: int = 0               # notification attempts made
-    next_at: int | None = None      # instant of the next notification attempt
-    acked: bool = False
+    charges: list[_Charge] = _field(default_factory=list)
+    payable_after_close: bool = False   # pay_after_close: "closed" but still payable, no expiry
 
     def fire(self, event: str) -> None:
         try:
@@ -65,6 +117,11 @@ class _Order:
     @property
     def total_fee(self) -> int | None:
         return self.content[0] if self.content else None
+
+    @property
+    def left(self) -> int:
+        """What is left to pay of the order."""
+        return self.total_fee - sum(c.credit for c in self.charges)
 
 
 def _text(value: object) -> str:
@@ -90,6 +147,7 @@ class WeChat:
         self, *, name: str, rng: random.Random, fee_rule, api_key: str,
         duplicate_notify_probability: float = 0.0, currency: str = "CNY",
         platform_account: str = "platform", platform_balance: int = 0,
+        faults: Sequence[ChannelFault] = (), buggify: Callable[[str], bool] | None = None,
     ) -> None:
         if not 0.0 <= duplicate_notify_probability <= 1.0:
             raise ValueError("duplicate_notify_probability: expected a probability in [0, 1], "
@@ -102,9 +160,13 @@ class WeChat:
         self.truth.open(FEE_ACCOUNT, currency, 0)
         self._orders: dict[str, _Order] = {}
         self._by_prepay: dict[str, _Order] = {}
-        self._notifying: dict[str, _Order] = {}     # orders with a notification attempt to come
+        self._notifying: dict[str, _Charge] = {}    # txn_id -> charge with an attempt to come
+        self._charges: dict[str, _Charge] = {}       # txn_id -> charge
         self._refunds: dict[str, dict] = {}          # out_refund_no -> stored answer
+        self._in_flight: dict[str, tuple[int, ChannelFault]] = {}   # pay_after_close charges due
         self._seq = 0
+        self._faults = ChannelFaults(faults, rng, FAULT_KINDS, f"wechat {name}")
+        self._buggify = buggify
         self._ops = {"wx.unifiedorder": self._unifiedorder, "wx.user.pay": self._user_pay,
                      "wx.orderquery": self._orderquery, "wx.closeorder": self._closeorder,
                      "wx.refund": self._refund}
@@ -116,30 +178,48 @@ class WeChat:
     def handle(self, src: str, body: dict, now_ms: int) -> list[tuple]:
         kind = body.get("type")
         if kind == "wx.notify.reply":
-            order = self._orders.get(_text(body.get("out_trade_no")))
-            if order is not None and body.get("return_code") == "SUCCESS":
-                order.acked, order.next_at = True, None
-                self._notifying.pop(order.out_trade_no, None)
+            charge = self._acknowledged(body, now_ms)
+            if charge is not None and body.get("return_code") == "SUCCESS":
+                charge.acked, charge.next_at = True, None
+                self._notifying.pop(charge.txn_id, None)
             return []
         if kind == "net.error" or (isinstance(kind, str) and kind.endswith(".reply")):
             return []       # a refused notification is a failed attempt: the schedule goes on
         op = self._ops.get(kind)
         if op is None:
             return [("reply", {"type": f"{kind}.reply", **self._fail("UNKNOWN_TYPE", "FAIL")}, 0)]
+        if self._faults and (refused := self._refusal(kind, body, now_ms)):
+            return refused
         reply, effects = op(src, body, now_ms)
         return [("reply", {"type": f"{kind}.reply", **reply}, 0), *effects]
 
     def next_deadline(self) -> int | None:
-        return min((o.next_at for o in self._notifying.values()), default=None)
+        due = min((c.next_at for c in self._notifying.values()), default=None)
+        if self._in_flight:
+            first = min(at for at, _ in self._in_flight.values())
+            due = first if due is None else min(due, first)
+        return due
 
     def on_timer(self, now_ms: int) -> list[tuple]:
         effects: list[tuple] = []
-        due = sorted((o for o in self._notifying.values() if o.next_at <= now_ms),
-                     key=lambda o: o.next_at)
-        for order in due:
-            while order.next_at is not None and order.next_at <= now_ms:
-                effects += self._notify(order, order.next_at)
+        if self._in_flight:
+            effects += self._complete_in_flight(now_ms)
+        due = sorted((c for c in self._notifying.values() if c.next_at <= now_ms),
+                     key=lambda c: c.next_at)
+        for charge in due:
+            while charge.next_at is not None and charge.next_at <= now_ms:
+                effects += self._notify(charge, charge.next_at)
         return effects
+
+    def _acknowledged(self, body: dict, now_ms: int) -> _Charge | None:
+        """The charge whose notification this answer acknowledges."""
+        txn_id = body.get("transaction_id")
+        if isinstance(txn_id, str) and txn_id in self._charges:
+            return self._charges[txn_id]
+        order = self._orders.get(_text(body.get("out_trade_no")))
+        sent = [c for c in order.charges if not c.acked and c.last_at is not None
+                and c.last_at <= now_ms] if order is not None else []
+        return max(sent, key=lambda c: c.last_at, default=None)
 
     # -- helpers ----------------------------------------------------------------------------
     def _next_id(self, prefix: str) -> str:
@@ -163,11 +243,38 @@ class WeChat:
     def _order(self, out_trade_no: object, now_ms: int) -> _Order | None:
         """The order, closed first if it expired unpaid."""
         order = self._orders.get(out_trade_no)
-        if order is not None and order.state == "NOTPAY":
+        if order is not None and order.state == "NOTPAY" and not order.payable_after_close:
             time_expire = order.content[3]
             if time_expire is not None and now_ms >= time_expire:
                 order.fire("expire")
         return order
+
+    # -- faults -----------------------------------------------------------------------------
+    def _refusal(self, kind: str, body: dict, now_ms: int) -> list[tuple] | None:
+        """The effects of refusing this request under maintenance, rate limit or cutoff."""
+        faults, code, user = self._faults, "SYSTEM_MAINTENANCE", kind == "wx.user.pay"
+        fault = faults.acting("maintenance", now_ms)
+        if fault is None and not user:
+            fault, code = faults.limited(now_ms), "FREQUENCY_LIMITED"
+        if fault is None and kind == "wx.unifiedorder":
+            fault, code = faults.acting("cutoff", now_ms), "CUTOFF_IN_PROGRESS"
+        if fault is None:
+            return None
+        if user:
+            order = self._by_prepay.get(_text(body.get("prepay_id")))
+            out_trade_no = order.out_trade_no if order is not None else None
+            reply = {"prepay_id": body.get("prepay_id"), "user_id": body.get("user_id"),
+                     "result": code, "out_trade_no": out_trade_no, "transaction_id": None}
+        else:
+            out_trade_no = body.get("out_trade_no")
+            ids = {k: body.get(k) for k in ("out_trade_no", "out_refund_no") if k in body}
+            reply = self._fail(code, **ids)
+        ref = _text(body.get("out_refund_no")) or _text(out_trade_no)
+        return [("reply", {"type": f"{kind}.reply", **reply}, 0),
+                self._faults.fired(fault, ref_of(ref), type=kind, out_trade_no=out_trade_no)]
+
+    def _bug(self, point: str) -> bool:
+        return self._buggify is not None and self._buggify(point)
 
     # -- orders -----------------------------------------------------------------------------
     def _unifiedorder(self, src: str, body: dict, now_ms: int) -> tuple[dict, list]:
@@ -203,22 +310,88 @@ class WeChat:
         answer["out_trade_no"] = order.out_trade_no
         if order.state in USER_PAY_REFUSAL:
             return {**answer, "result": USER_PAY_REFUSAL[order.state]}, []
-        wallet, amount = f"wallet:{user_id}", order.total_fee
-        if not self.truth.has(wallet, self.currency) or self.truth.balance(
-                wallet, self.currency) < amount:
+        credit = order.left
+        if body.get("amount") is not None:          # a partial payment
+            credit = body["amount"]
+            if isinstance(credit, bool) or not isinstance(credit, int) or not (
+                    1 <= credit <= order.left):
+                return {**answer, "result": "PARAM_ERROR", "field": "amount",
+                        "message": f"amount: expected an integer in 1..{order.left}, "
+                                   f"got {credit!r}"}, []
+        amount, events = credit, []
+        mismatch = self._faults.acting("amount_mismatch", now_ms) if self._faults else None
+        if mismatch is not None:
+            amount = max(1, credit + int(mismatch.params.get("delta", -1)))
+        if not self._can_pay(user_id, amount):
             return {**answer, "result": "NOTENOUGH"}, []
-        order.fire("pay")
-        order.transaction_id, order.user_id, order.paid_ms = self._next_id("WXT"), user_id, now_ms
-        ref, fee, txn_id = ref_of(order.out_trade_no), self.fee_rule.fee(amount), order.transaction_id
-        self.truth.move(wallet, self.platform_account, amount - fee, self.currency, now_ms, ref,
-                        txn_id, "pay")
-        self.truth.move(wallet, FEE_ACCOUNT, fee, self.currency, now_ms, ref, txn_id, "fee")
-        txn = self.truth.record(ref, txn_id, "pay", amount, fee, self.currency, now_ms)
-        event = ("event", "wx.txn", ref, {**txn, "out_trade_no": order.out_trade_no,
-                                          "user_id": user_id, "account": wallet})
-        self._notifying[order.out_trade_no] = order
-        notify = self._notify(order, now_ms)
-        return {**answer, "result": "SUCCESS", "transaction_id": txn_id}, [event, *notify]
+        if mismatch is not None:
+            events.append(self._faults.fired(mismatch, ref_of(order.out_trade_no),
+                                             out_trade_no=order.out_trade_no, asked=credit,
+                                             charged=amount))
+        charge, txn = self._take(order, user_id, amount, credit, now_ms)
+        events += [txn, *self._start_notify(charge, now_ms)]
+        double = self._faults.acting("double_charge", now_ms) if self._faults else None
+        if double is not None:
+            events += self._charge_again(order, charge, double, now_ms)
+        return {**answer, "result": "SUCCESS", "transaction_id": charge.txn_id}, events
+
+    def _can_pay(self, user_id: str, amount: int) -> bool:
+        wallet = f"wallet:{user_id}"
+        return self.truth.has(wallet, self.currency) and self.truth.balance(
+            wallet, self.currency) >= amount
+
+    def _take(self, order: _Order, user_id: str, amount: int, credit: int,
+              at_ms: int) -> tuple[_Charge, tuple]:
+        """Take `amount` from the user's wallet for `order` (paying `credit` of it)."""
+        charge = _Charge(self._next_id("WXT"), order.out_trade_no, amount, credit, user_id, at_ms)
+        order.charges.append(charge)
+        self._charges[charge.txn_id] = charge
+        if credit and order.left == 0:
+            order.fire("pay")
+            order.transaction_id, order.paid_ms = order.charges[0].txn_id, at_ms
+        wallet, ref, fee = f"wallet:{user_id}", ref_of(order.out_trade_no), self.fee_rule.fee(amount)
+        self.truth.move(wallet, self.platform_account, amount - fee, self.currency, at_ms, ref,
+                        charge.txn_id, "pay")
+        self.truth.move(wallet, FEE_ACCOUNT, fee, self.currency, at_ms, ref, charge.txn_id, "fee")
+        txn = self.truth.record(ref, charge.txn_id, "pay", amount, fee, self.currency, at_ms)
+        return charge, ("event", "wx.txn", ref, {**txn, "out_trade_no": order.out_trade_no,
+                                                 "user_id": user_id, "account": wallet})
+
+    def _charge_again(self, order: _Order, first: _Charge, fault: ChannelFault,
+                      now_ms: int) -> list[tuple]:
+        """double_charge: a second charge of the same amount 1-3 s later, notified on its own."""
+        at = now_ms + self._faults.randint(fault, *DOUBLE_GAP_MS)
+        if not self._can_pay(first.user_id, first.amount):
+            return []
+        charge, txn = self._take(order, first.user_id, first.amount, 0, at)
+        charge.next_at = at                             # its first attempt, by the timer
+        self._notifying[charge.txn_id] = charge
+        return [self._faults.fired(fault, ref_of(order.out_trade_no),
+                                   out_trade_no=order.out_trade_no, first_txn_id=first.txn_id,
+                                   second_txn_id=charge.txn_id), txn]
+
+    def _complete_in_flight(self, now_ms: int) -> list[tuple]:
+        """pay_after_close: the payments "in flight" when an order was closed complete now."""
+        effects: list[tuple] = []
+        due = sorted((at, no) for no, (at, _) in self._in_flight.items() if at <= now_ms)
+        for at, out_trade_no in due:
+            _, fault = self._in_flight.pop(out_trade_no)
+            order = self._orders[out_trade_no]
+            if order.state != "NOTPAY":
+                continue                                # paid meanwhile: nothing in flight
+            left = order.left
+            payers = [r["account"].removeprefix("wallet:") for r in self.truth.accounts()
+                      if r["currency"] == self.currency and r["account"].startswith("wallet:")
+                      and r["balance"] >= left]
+            if not payers:
+                order.fire("close")                     # nobody could have paid it after all
+                continue
+            user_id = self._faults.rng(fault).choice(payers)
+            charge, txn = self._take(order, user_id, left, left, at)
+            effects += [self._faults.fired(fault, ref_of(out_trade_no), out_trade_no=out_trade_no,
+                                           txn_id=charge.txn_id, user_id=user_id),
+                        txn, *self._start_notify(charge, at)]
+        return effects
 
     def _orderquery(self, src: str, body: dict, now_ms: int) -> tuple[dict, list]:
         if bad := _bad(body, ("out_trade_no",), ()):
@@ -226,47 +399,90 @@ class WeChat:
         order = self._order(body["out_trade_no"], now_ms)
         if order is None:
             return self._fail("ORDERNOTEXIST", out_trade_no=body["out_trade_no"]), []
-        return self._ok(out_trade_no=order.out_trade_no, trade_state=order.state,
-                        total_fee=order.total_fee, transaction_id=order.transaction_id,
-                        time_end=order.paid_ms), []
+        answer = self._ok(out_trade_no=order.out_trade_no, trade_state=order.state,
+                          total_fee=order.total_fee, transaction_id=order.transaction_id,
+                          time_end=order.paid_ms)
+        charges = order.charges
+        if charges and (len(charges) > 1 or charges[0].amount != order.total_fee):
+            answer["paid_fee"] = sum(c.amount for c in charges)
+            answer["charges"] = [{"txn_id": c.txn_id, "amount": c.amount} for c in charges]
+        return answer, []
 
     def _closeorder(self, src: str, body: dict, now_ms: int) -> tuple[dict, list]:
         if bad := _bad(body, ("out_trade_no",), ()):
             return self._param_error(body, bad)
         out_trade_no = body["out_trade_no"]
         order = self._order(out_trade_no, now_ms)
+        events = []
         if order is None:           # never seen: remember it closed so nobody can pay it later
             self._orders[out_trade_no] = _Order(out_trade_no, None, None, state="CLOSED")
         elif order.state in ("SUCCESS", "REFUND"):
             return self._fail("ORDERPAID", out_trade_no=out_trade_no), []
-        elif order.state == "NOTPAY":
-            order.fire("close")
-        return self._ok(out_trade_no=out_trade_no), []
+        elif order.state == "NOTPAY" and not order.payable_after_close:
+            fault = self._faults.acting("pay_after_close", now_ms) if self._faults else None
+            if fault is None:
+                order.fire("close")
+            else:                   # said closed, still payable; a payment "in flight" lands
+                order.payable_after_close = True
+                at = now_ms + self._faults.randint(fault, *IN_FLIGHT_MS)
+                self._in_flight[out_trade_no] = (at, fault)
+                events.append(self._faults.fired(fault, ref_of(out_trade_no),
+                                                 out_trade_no=out_trade_no, lands_at=at))
+        return self._ok(out_trade_no=out_trade_no), events
 
     # -- notifications ----------------------------------------------------------------------
-    def _notify(self, order: _Order, at_ms: int) -> list[tuple]:
+    def _start_notify(self, charge: _Charge, at_ms: int) -> list[tuple]:
+        """The first notification attempt of a new charge (none under notify_lost)."""
+        lost = self._faults.acting("notify_lost", at_ms) if self._faults else None
+        if lost is not None:
+            return [self._faults.fired(lost, ref_of(charge.out_trade_no),
+                                       out_trade_no=charge.out_trade_no, txn_id=charge.txn_id)]
+        self._notifying[charge.txn_id] = charge
+        return self._notify(charge, at_ms)
+
+    def _notify(self, charge: _Charge, at_ms: int) -> list[tuple]:
         """One notification attempt scheduled at `at_ms`; schedules the next one."""
-        order.attempts += 1
-        if order.attempts <= len(NOTIFY_SCHEDULE_MS):
-            order.next_at = at_ms + NOTIFY_SCHEDULE_MS[order.attempts - 1]
+        order = self._orders[charge.out_trade_no]
+        charge.attempts += 1
+        charge.last_at = at_ms
+        if charge.attempts <= len(NOTIFY_SCHEDULE_MS):
+            charge.next_at = at_ms + NOTIFY_SCHEDULE_MS[charge.attempts - 1]
         else:
-            order.next_at = None
-            self._notifying.pop(order.out_trade_no, None)
+            charge.next_at = None
+            self._notifying.pop(charge.txn_id, None)
         body = {"type": "wx.notify", "out_trade_no": order.out_trade_no,
-                "transaction_id": order.transaction_id, "total_fee": order.total_fee,
-                "fee_type": self.currency, "result_code": "SUCCESS", "time_end": order.paid_ms,
+                "transaction_id": charge.txn_id, "total_fee": charge.amount,
+                "fee_type": self.currency, "result_code": "SUCCESS", "time_end": charge.paid_ms,
                 "nonce_str": f"{self.rng.getrandbits(64):016x}"}
         body["sign"] = sign(body, self.api_key)
         p = self.duplicate_notify_probability
         copies = 2 if p > 0 and self.rng.random() < p else 1
-        event = ("event", "wx.notify.attempt", ref_of(order.out_trade_no),
-                 {"n": order.attempts, "url": order.content[2], "duplicate": copies == 2,
+        ref, extra, delay = ref_of(order.out_trade_no), [], 0
+        if copies == 1 and self._faults and (dup := self._faults.acting("notify_duplicate",
+                                                                        at_ms)):
+            copies = 2
+            extra.append(self._faults.fired(dup, ref, out_trade_no=order.out_trade_no,
+                                            txn_id=charge.txn_id, n=charge.attempts))
+        if copies == 1 and self._bug("wechat.notify_duplicate"):
+            copies = 2
+            extra.append(("event", "buggify.fired", ref, {"point": "wechat.notify_duplicate",
+                                                          "out_trade_no": order.out_trade_no}))
+        if self._faults and (late := self._faults.acting("notify_late", at_ms)):
+            delay = self._faults.delay(late)
+            extra.append(self._faults.fired(late, ref, out_trade_no=order.out_trade_no,
+                                            txn_id=charge.txn_id, n=charge.attempts, delay=delay))
+        event = ("event", "wx.notify.attempt", ref,
+                 {"n": charge.attempts, "url": order.content[2], "duplicate": copies == 2,
                   "out_trade_no": order.out_trade_no})
-        return [event] + [("send", order.content[2], dict(body), 0) for _ in range(copies)]
+        return [event, *extra] + [("send", order.content[2], dict(body), delay)
+                                  for _ in range(copies)]
 
     # -- refunds ----------------------------------------------------------------------------
     def _refund(self, src: str, body: dict, now_ms: int) -> tuple[dict, list]:
         bad = _bad(body, ("out_trade_no", "out_refund_no"), ("total_fee", "refund_fee"))
+        txn_id = body.get("transaction_id")
+        if bad is None and txn_id is not None and (not isinstance(txn_id, str) or not txn_id):
+            bad = "transaction_id", f"expected a non-empty string or absent, got {txn_id!r}"
         if bad:
             return self._param_error(body, bad)
         out_refund_no, amount = body["out_refund_no"], body["refund_fee"]
@@ -274,27 +490,50 @@ class WeChat:
             return dict(self._refunds[out_refund_no]), []
         order = self._order(body["out_trade_no"], now_ms)
         ids = {"out_trade_no": body["out_trade_no"], "out_refund_no": out_refund_no}
+        pool = self._refundable(order, txn_id)
+        parts, left = [], amount
+        for charge in pool:
+            take = min(left, charge.amount - charge.refunded)
+            if take > 0:
+                parts.append((charge, take))
+                left -= take
         err = None
-        if order is None or order.state not in ("SUCCESS", "REFUND"):
+        if not pool:
             err = "ORDERNOTEXIST"
         elif body["total_fee"] != order.total_fee:
             return self._param_error(body, ("total_fee", f"expected {order.total_fee}, "
                                                          f"got {body['total_fee']}"))
-        elif order.refunded + amount > order.total_fee:
+        elif left > 0:
             err = "REFUND_FEE_INVALID"
         elif self.truth.balance(self.platform_account, self.currency) < amount:
             err = "NOTENOUGH"
         if err is not None:
             self._refunds[out_refund_no] = self._fail(err, **ids)
             return dict(self._refunds[out_refund_no]), []
-        refund_id, ref, wallet = self._next_id("WXR"), ref_of(out_refund_no), f"wallet:{order.user_id}"
-        order.fire("refund")
-        order.refunded += amount
-        self.truth.move(self.platform_account, wallet, amount, self.currency, now_ms, ref,
-                        refund_id, "refund")
+        refund_id, ref = self._next_id("WXR"), ref_of(out_refund_no)
+        if order.state in ("SUCCESS", "REFUND"):
+            order.fire("refund")
+        for charge, take in parts:
+            charge.refunded += take
+            self.truth.move(self.platform_account, f"wallet:{charge.user_id}", take,
+                            self.currency, now_ms, ref, refund_id, "refund")
         txn = self.truth.record(ref, refund_id, "refund", amount, 0, self.currency, now_ms)
         self._refunds[out_refund_no] = self._ok(**ids, refund_id=refund_id, refund_fee=amount)
-        event = ("event", "wx.txn", ref, {**txn, "out_trade_no": order.out_trade_no,
-                                          "out_refund_no": out_refund_no, "user_id": order.user_id,
-                                          "account": wallet})
-        return dict(self._refunds[out_refund_no]), [event]
+        payer = parts[0][0].user_id
+        data = {**txn, "out_trade_no": order.out_trade_no, "out_refund_no": out_refund_no,
+                "user_id": payer, "account": f"wallet:{payer}"}
+        if txn_id is not None:
+            data["transaction_id"] = txn_id
+        return dict(self._refunds[out_refund_no]), [("event", "wx.txn", ref, data)]
+
+    @staticmethod
+    def _refundable(order: _Order | None, txn_id: str | None) -> list[_Charge]:
+        """The charges a refund may take back: the one named, else the order's paying charges
+        (only once the order is paid)."""
+        if order is None:
+            return []
+        if txn_id is not None:
+            return [c for c in order.charges if c.txn_id == txn_id]
+        if order.state not in ("SUCCESS", "REFUND"):
+            return []
+        return [c for c in order.charges if c.credit > 0]
