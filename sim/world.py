@@ -174,6 +174,9 @@ class World:
         now = self.env.now
         down = self.down.get(dst)
         if down is not None:   # arrived at a crashed process: the connection is refused
+            if body.get("type") == "net.error":   # no one to tell: it is lost
+                self.log.message(now, "msg.drop", src, dst, body, fault_id=down, extra_ms=0)
+                return
             self.log.message(now, "msg.refused", src, dst, body, fault_id=down, extra_ms=0)
             self._net_error(dst, src, "refused", body, now)
             return

@@ -484,3 +484,24 @@ def test_other_faults_are_ignored_by_add_crash_faults():
     world.send("bank", "paysys", {"type": "ping"})
     world.env.run()
     assert [b["type"] for _, _, b in bank.got] == ["ping.reply", "forwarded"]
+
+
+def test_a_net_error_for_a_crashed_node_is_lost_not_answered():
+    sc = from_dict({
+        "scenario": {"name": "crash", "seed": 1, "duration": "1h"},
+        "channels": [{"id": "bank", "kind": "bank"}, {"id": "wechat", "kind": "wechat"}],
+        "network": {"latency": LAT},
+        "faults": [{"kind": "crash", "target": "paysys", "start": "0s", "end": "100ms",
+                    "point": "before_commit", "extra": 1_000},
+                   {"kind": "down", "target": "paysys->bank", "start": "0s", "end": "100ms"}],
+    })
+    t0 = sc.start_ms
+    escaped = [("send", "bank", {"type": "early"}, 0)]   # refused by the down link
+    world, bank = crash_world(sc, Crashable("paysys", escaped=escaped), Restarts())
+    world.send("bank", "paysys", {"type": "ping"})
+    world.env.run()
+    assert bank.got == []
+    rows = [(r[0], r[1], r[3], r[4], r[5]["type"], r[5]["fault_id"]) for r in world.log.rows
+            if r[1] in ("msg.refused", "msg.drop")]
+    assert rows == [(t0 + LAT, "msg.refused", "paysys", "bank", "early", 1),
+                    (t0 + LAT, "msg.drop", "bank", "paysys", "net.error", 0)]
