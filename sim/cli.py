@@ -43,6 +43,12 @@ VALIDATE_EXAMPLES = """examples:
   paysim validate scenarios/smoke.toml
   paysim validate scenarios/*.toml
 """
+FUZZ_EXAMPLES = """examples:
+  paysim fuzz --budget 200 --seed 1
+  paysim fuzz --budget 50 --flaw timeout_as_failure --out out/fuzz
+  paysim fuzz --base scenarios/fault-storm.toml --budget 20 --seed 7
+  seq 1 8 | xargs -P 2 -I{} paysim fuzz --budget 500 --seed {} --out out/fuzz
+"""
 REPORT_EXAMPLES = """examples:
   paysim report out/smoke.db
   paysim report out/smoke.db --out /tmp/smoke.html
@@ -105,6 +111,25 @@ def _parser() -> argparse.ArgumentParser:
                                           "exit 0 when all are valid, 2 otherwise.")
     validate.add_argument("files", nargs="+", metavar="SCENARIO", help="scenario TOML files")
 
+    fuzz = sub.add_parser("fuzz", help="search generated scenarios for a violation",
+                          epilog=FUZZ_EXAMPLES, formatter_class=fmt,
+                          description="Swarm testing: Hypothesis generates scenarios (random fault "
+                                      "kinds, targets, windows, user behaviour, buggify), runs "
+                                      "each and shrinks the first that fails to the smallest; it "
+                                      "is written as DIR/fuzz-<seed>-<digest>.toml and re-run "
+                                      "from the file. Exit 0: nothing found, 1: found (file "
+                                      "written), 2: bad input. See docs/fuzzing.md.")
+    fuzz.add_argument("--budget", type=_budget, default=100, metavar="N",
+                      help="scenarios to try before giving up (default 100)")
+    fuzz.add_argument("--seed", type=_seed, default=0, metavar="S",
+                      help="the campaign's seed: same seed, same scenarios (default 0)")
+    fuzz.add_argument("--out", default="out/fuzz", metavar="DIR",
+                      help="where a found scenario is written (default out/fuzz)")
+    fuzz.add_argument("--base", metavar="FILE",
+                      help="a scenario file to start from (default: a small fast base)")
+    fuzz.add_argument("--flaw", action="append", default=[], metavar="NAME",
+                      help="start the payment system with this deliberate flaw (repeatable)")
+
     report = sub.add_parser("report", help="render the HTML report of a run database",
                             epilog=REPORT_EXAMPLES, formatter_class=fmt,
                             description="Render (again) the self-contained HTML report of a run.")
@@ -125,6 +150,17 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _budget(text: str) -> int:
+    """argparse type of --budget: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
     return value
 
 
@@ -309,8 +345,57 @@ def cmd_validate(args) -> int:
     return BAD_INPUT if bad else OK
 
 
+def cmd_fuzz(args) -> int:
+    from paysys.flaws import FLAWS
+    from sim import fuzz
+
+    try:
+        fuzz.check_out_dir(args.out)
+    except ValueError as err:
+        raise BadInput(f"--out: {err}") from None
+    for flaw in args.flaw:
+        if flaw not in FLAWS:
+            raise BadInput(f"--flaw: unknown flaw {flaw!r}; expected one of {', '.join(FLAWS)}")
+    base = None
+    if args.base:
+        if not Path(args.base).exists():
+            raise BadInput(f"{args.base}: no such scenario file")
+        base = fuzz.load_base(args.base)
+    command = " ".join(["paysim fuzz", f"--seed {args.seed}", f"--budget {args.budget}",
+                        *([f"--base {args.base}"] if args.base else []),
+                        *(f"--flaw {f}" for f in args.flaw)])
+    console = Console(stderr=True)
+    console.print(f"{command}: up to {args.budget} scenarios", soft_wrap=True)
+    shown = {"at": 0.0, "phase": ""}
+
+    def progress(phase: str, examples: int, shrinks: int, elapsed: float) -> None:
+        if phase != shown["phase"] or elapsed - shown["at"] >= 5:
+            what = (f"{examples} scenarios run" if phase == "search" else
+                    f"violation after {examples} scenarios; shrinking: {shrinks} runs")
+            console.print(f"  {elapsed:6.1f} s  {what}")
+            shown.update(at=elapsed, phase=phase)
+
+    campaign = fuzz.fuzz(args.budget, args.seed, args.out, base, tuple(args.flaw),
+                         progress=progress, command=command)
+    found = campaign.finding
+    if found is None:
+        print(f"nothing found: {campaign.examples} scenarios, every invariant held "
+              f"({campaign.elapsed_s} s)")
+        return OK
+    print(f"FOUND after {campaign.examples} scenarios, shrunk in {campaign.shrink_runs} runs "
+          f"from {found.first_faults} faults to {found.faults} ({campaign.elapsed_s} s)")
+    print(f"failed:    {'; '.join(found.failed)}")
+    print(f"scenario:  {found.path}")
+    if found.reproduced:
+        print(f"reproduces: the file fails the same way, digest {found.digest[:16]}")
+    else:
+        print(f"does NOT reproduce from the file: {'; '.join(found.replay_failed) or 'ok'}, "
+              f"digest {found.replay_digest[:16]} (was {found.digest[:16]})")
+    return FAILED
+
+
 COMMANDS = {"run": cmd_run, "suite": cmd_suite, "bench": cmd_bench, "report": cmd_report,
-            "validate": cmd_validate}
+            "validate": cmd_validate, "fuzz": cmd_fuzz}
 
 
 def main(argv: list[str] | None = None) -> int:

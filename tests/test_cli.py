@@ -352,3 +352,64 @@ def test_an_output_that_cannot_be_written_exits_2_before_running(option, what, t
     assert code == 2
     assert err.strip() == f"paysim: error: {folder}: is a folder; expected the {what} file to write"
     assert not list(folder.iterdir())
+
+
+# -- fuzz ----------------------------------------------------------------------------------------
+
+
+def _fake_run(fail_on_network_fault: bool):
+    """A stand-in for sim.runner.run (no simulation): a network fault fails "invariant planted"."""
+    from types import SimpleNamespace
+
+    from sim.faults import FAULTS
+    from sim.oracle import Expectation
+
+    def run(scenario, db):
+        bad = fail_on_network_fault and any(FAULTS[f.kind].family == "network"
+                                            for f in scenario.faults)
+        digest = repr((scenario.seed, scenario.faults, scenario.buggify))
+        verdict = SimpleNamespace(ok=not bad, expectations=[Expectation("invariant planted",
+                                                                        not bad, "")])
+        return SimpleNamespace(verdict=verdict, digest=digest)
+
+    return run
+
+
+def test_fuzz_finds_writes_and_reproduces_exit_1(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sim.runner, "run", _fake_run(True))
+    code, out, err = paysim(capsys, "fuzz", "--budget", "50", "--seed", "2", "--out", tmp_path)
+    assert code == 1, err
+    files = list(tmp_path.glob("fuzz-2-*.toml"))
+    assert len(files) == 1 and str(files[0]) in out
+    assert "FOUND" in out and "invariant planted" in out and "reproduces" in out
+    assert "paysim fuzz --seed 2 --budget 50" in err            # progress goes to stderr
+    assert files[0].read_text().startswith("# Found by `paysim fuzz --seed 2 --budget 50`")
+
+
+def test_fuzz_nothing_found_exit_0_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sim.runner, "run", _fake_run(False))
+    code, out, err = paysim(capsys, "fuzz", "--budget", "3", "--out", tmp_path / "out")
+    assert code == 0, err
+    assert "nothing found" in out and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--budget", "0"], "--budget: expected an integer >= 1, got 0"),
+    (["--budget", "many"], "--budget"),
+    (["--seed", "-1"], "--seed"),
+    (["--flaw", "no_such_flaw"], "--flaw: unknown flaw 'no_such_flaw'"),
+    (["--base", "{tmp}/missing.toml"], "missing.toml: no such scenario file"),
+    (["--base", "{tmp}/bad.toml"], "bad.toml: traffic.rate_per_min"),
+    (["--out", "{tmp}/file"], "--out: {tmp}/file: not a folder"),
+    (["--out", "{tmp}/file/below"], "--out: {tmp}/file/below: not writable"),
+])
+def test_fuzz_bad_input_exits_2_with_one_line(argv, expected, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sim.runner, "run", _fake_run(True))
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "bad.toml").write_text(TINY.format(name="bad", seed=1).replace(
+        "rate_per_min = 3.0", 'rate_per_min = "fast"'))
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    code, out, err = paysim(capsys, "fuzz", "--out", tmp_path / "out", *argv)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and expected.format(tmp=tmp_path) in err
+    assert not (tmp_path / "out").exists()
