@@ -19,7 +19,7 @@ import itertools
 import random
 import sqlite3
 
-from paysys import agreements, notify, outbox, payments, refunds, store
+from paysys import agreements, compensation, notify, outbox, payments, refunds, store
 from paysys.channels import ADAPTERS
 from paysys.config import PaySysConfig
 from paysys.errors import GatewayError
@@ -86,6 +86,10 @@ class PaySys:
         self._delivered: list[int] = []
         self._new_timers: list[tuple] = []
         self._fx: list[tuple] = []
+        self._escaped: list[tuple] = []   # sends that left at once (no_outbox flaw)
+        self._abort = False
+        self.dead = False
+        self.janitor_armed = False
         self._units = 0
         self._notifying: set[str] = set()    # notifications still pending (cache of the table)
         self._housekeeping_at: int | None = None
@@ -143,6 +147,7 @@ class PaySys:
         fails rolls back alone. Effects are released only once the unit is done.
         """
         self._fx = fx = []
+        self._escaped = []
         conn = self.conn
         if not conn.in_transaction:
             conn.execute("BEGIN")
@@ -152,6 +157,8 @@ class PaySys:
                 outbox.mark_delivered(conn, self._delivered, args[-1])
                 self._delivered = []
             fn(*args)
+            if self._abort:
+                return self._die()
             conn.execute("RELEASE unit")
         except BaseException:
             conn.execute("ROLLBACK TO unit")
@@ -173,6 +180,20 @@ class PaySys:
             heapq.heappush(self._timers, timer)
         self._new_timers.clear()
         return fx
+
+    def abort_next_unit(self) -> None:
+        """Crash injection (sim/world.py): the process dies during its next unit of work, before
+        the commit. Everything not committed is lost; the unit returns only what had already
+        left (requests sent at once, without the outbox: the `no_outbox` flaw). The node is dead
+        afterwards: the simulator starts a new one on the same database and calls `recover()`."""
+        self._abort = True
+
+    def _die(self) -> list[tuple]:
+        self.conn.execute("ROLLBACK")
+        self._relay.clear()
+        self._new_timers.clear()
+        self.dead = True
+        return self._escaped
 
     def flush(self) -> None:
         """Commit every finished unit of work (before others read the database)."""
@@ -214,8 +235,13 @@ class PaySys:
         self._send_via_outbox(channel, op, ref, req_id, body, now_ms)
 
     def _send_via_outbox(self, channel, op, ref, req_id, body, now_ms) -> None:
-        oid = outbox.enqueue(self.conn, "channel", ref, {"dst": channel, "body": body}, now_ms)
-        self._relay.append((oid, channel, body))
+        if self.flawed("no_outbox"):   # fire and forget: on the wire before the commit
+            send = ("send", channel, body, 0)
+            self._fx.append(send)
+            self._escaped.append(send)
+        else:
+            oid = outbox.enqueue(self.conn, "channel", ref, {"dst": channel, "body": body}, now_ms)
+            self._relay.append((oid, channel, body))
         self.inflight[req_id] = (channel, op, ref)
         self._by_key[(channel, op, ref)] = req_id
         due = now_ms + self.channels[channel].timeout_ms
@@ -247,7 +273,8 @@ class PaySys:
     def move(self, kind: str, row: dict, event: str, now_ms: int, **changes) -> None:
         """Fire `event` on a pay or refund order (compare-and-set) and publish the change."""
         old = row["status"]
-        store.transition(self.conn, kind, row, event, now_ms, **changes)
+        write = store.blind_transition if self.flawed("no_cas") else store.transition
+        write(self.conn, kind, row, event, now_ms, **changes)
         ref = row["order_id" if kind == "pay" else "refund_id"]
         self.event("order.state", ref, {"kind": kind, "from": old, "to": row["status"],
                                         "event": event})
@@ -301,7 +328,8 @@ class PaySys:
             self._merchant_request(src, body, now_ms)
         elif src in self.adapters:
             if kind == "net.error":
-                self._channel_refused(src, body.get("request") or {}, now_ms)
+                self._channel_refused(src, body.get("request") or {}, now_ms,
+                                      body.get("error") == "reset")
             elif isinstance(kind, str) and kind.endswith(".reply"):
                 self._channel_reply(src, body, now_ms)
             else:
@@ -369,12 +397,17 @@ class PaySys:
                                           "outcome": outcome.kind, "code": outcome.code})
         FLOWS[op](self, channel, ref, req_id, outcome, now_ms)
 
-    def _channel_refused(self, channel: str, request: dict, now_ms: int) -> None:
-        """The network refused our request: it never reached the channel."""
+    def _channel_refused(self, channel: str, request: dict, now_ms: int, reset: bool) -> None:
+        """The network refused our request: it never reached the channel. A connection reset
+        after the request left is no refusal: the channel may have done it, so it is unknown,
+        like a timeout."""
         req_id = request.get("req_id") or self._by_key.get(
             (channel, REPLY_OPS.get(f"{request.get('type')}.reply", ""),
              request.get("out_refund_no") or request.get("out_trade_no") or ""))
         if req_id not in self.inflight:
+            return
+        if reset:
+            self._timeout(req_id, self._deadline[req_id], now_ms)
             return
         channel, op, ref = self._forget(req_id)
         store.close_request(self.conn, req_id, "refused", "refused", now_ms)
@@ -437,7 +470,13 @@ class PaySys:
         self.send(attempt["url"], body)
         self.at(attempt["next_at_ms"], "notify", notify_id)
 
+    def arm_janitor(self, now_ms: int) -> None:
+        self.janitor_armed = True
+        self.at(now_ms + compensation.JANITOR_MS, "janitor", "")
+
     def _housekeeping(self, now_ms: int) -> None:
+        if not self.janitor_armed:
+            self.arm_janitor(now_ms)
         if self._housekeeping_at is None:
             self._housekeeping_at = now_ms + HOUSEKEEPING_MS
         elif now_ms >= self._housekeeping_at:
@@ -473,7 +512,7 @@ class PaySys:
             self.at(max(now_ms, next_at), "notify", notify_id)
         for merchant_id, total in conn.execute(
             "SELECT merchant_id, SUM(amount) FROM refund_orders WHERE status IN "
-            "('CREATED','PROCESSING','UNKNOWN') GROUP BY merchant_id"
+            "('CREATED','PROCESSING','UNKNOWN') AND reason = 'merchant' GROUP BY merchant_id"
         ):
             self._reserved[merchant_id] = total
         payments.recover(self, now_ms)
@@ -500,4 +539,5 @@ TIMERS = {
     "timeout": PaySys._timeout, "notify": PaySys._notify, "query": payments.on_query_due,
     "expire": payments.on_expire_due, "otp_expire": payments.on_otp_expire,
     "refund_retry": refunds.on_retry_due, "unsign_retry": agreements.on_retry_due,
+    "janitor": compensation.on_janitor_due,
 }

@@ -33,6 +33,7 @@ CHART: dict[str, tuple[str, str]] = {
     "liability:merchant": ("liability", "credit"),
     "income:fee": ("income", "credit"),
     "expense:channel": ("expense", "debit"),
+    "liability:suspense": ("liability", "credit"),
 }
 # Families whose accounts need a sub-name (`asset:channel:<channel>`); the others are used as is.
 SUBACCOUNT: dict[str, str] = {
@@ -348,6 +349,39 @@ def refund_lines(channel: str, merchant_id: str, currency: str, amount: int) -> 
         Line(f"liability:merchant:{merchant_id}", currency, amount, 0),
         Line(f"asset:channel:{channel}", currency, 0, amount),
     ]
+
+
+SUSPENSE = "liability:suspense"
+
+
+def suspense_lines(channel: str, currency: str, amount: int) -> list[Line]:
+    """A charge that belongs to no paid order (a duplicate, a late or mismatched charge, a
+    partial payment): the channel holds it, and it waits in suspense until it is refunded.
+
+        Dr asset:channel:C        amount
+        Cr liability:suspense     amount
+    """
+    _template_amount(amount, "amount", positive=True)
+    return [Line(f"asset:channel:{channel}", currency, amount, 0), Line(SUSPENSE, currency, 0, amount)]
+
+
+def suspense_refund_lines(channel: str, currency: str, amount: int) -> list[Line]:
+    """A charge in suspense goes back to the user through the channel (a compensation refund).
+
+        Dr liability:suspense     amount
+        Cr asset:channel:C        amount
+    """
+    _template_amount(amount, "amount", positive=True)
+    return [Line(SUSPENSE, currency, amount, 0), Line(f"asset:channel:{channel}", currency, 0, amount)]
+
+
+def from_suspense(lines: list[Line], channel: str) -> list[Line]:
+    """`payment_lines` for money already in suspense (the legs of a payment completed in
+    several parts): the amount comes out of suspense instead of arriving at the channel."""
+    asset = f"asset:channel:{channel}"
+    first, *rest = lines
+    assert first.account == asset and first.debit > 0
+    return [Line(SUSPENSE, first.currency, first.debit, 0), *rest]
 
 
 # -- schema ---------------------------------------------------------------------------------------

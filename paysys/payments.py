@@ -7,8 +7,8 @@ resolves it too. A "not found" answer is never taken as failure without first cl
 order at the channel, so that a late request cannot charge the user afterwards.
 """
 
-from paysys import ledger, store
-from paysys.channels.base import CLOSED, FAILURE, NOT_FOUND, PENDING, SUCCESS
+from paysys import compensation, ledger, store
+from paysys.channels.base import CLOSED, FAILURE, NOT_FOUND, PENDING, REJECTED, SUCCESS
 from paysys.errors import GatewayError
 from paysys.orders import PayStatus, is_final
 
@@ -33,16 +33,21 @@ def _order_view(order: dict, reply_type: str, code_url: str = "") -> dict:
 def create(node, src: str, body: dict, now_ms: int) -> None:
     conn = node.conn
     merchant_id = body["merchant_id"]
-    existing = store.pay_order_by_merchant_no(conn, merchant_id, body["merchant_order_no"])
-    if existing is not None:
-        same = (existing["amount"], existing["user_id"], existing["product"]) == (
-            body["amount"], body["user_id"], body["product"])
-        if not same:
+    attempts = store.pay_attempts(conn, merchant_id, body["merchant_order_no"])
+    if attempts and not node.flawed("no_idempotency"):
+        first = attempts[0]
+        if (first["amount"], first["user_id"]) != (body["amount"], body["user_id"]):
             raise GatewayError("DUPLICATE_ORDER", "merchant_order_no: already used for another order",
                                "merchant_order_no")
-        # the same order under another idempotency key: that key's answer is the order as it is
-        node.answer(src, body, _order_view(existing, body["type"]), now_ms, deferred=False)
-        return
+        paid = [a for a in attempts if a["status"] == P.SUCCEEDED.value]
+        same = [a for a in attempts if a["product"] == body["product"]]
+        if paid or same:
+            # the same order under another idempotency key, or one already paid: that key's
+            # answer is the order as it is
+            node.answer(src, body, _order_view((paid or same)[-1], body["type"]), now_ms,
+                        deferred=False)
+            return
+        # another product for the same merchant order (a second tab): a new payment attempt
     order_id = node.new_id("P")
     route = node.router.route(body["product"], body["amount"], body["currency"], now_ms)
     node.event("route.decision", order_id, route.event_data())
@@ -58,7 +63,8 @@ def create(node, src: str, body: dict, now_ms: int) -> None:
         "currency": body["currency"], "status": P.CREATED.value, "merchant_fee": 0,
         "channel_cost": 0, "refunded": 0, "created_ms": now_ms, "updated_ms": now_ms,
         "channel_ref": "", "notify_url": body.get("notify_url") or "", "error_code": "",
-        "card_no": body.get("card_no") or "",
+        "card_no": body.get("card_no") or "", "attempt": len(attempts) + 1,
+        "idempotency_key": body.get("idempotency_key") or "", "received": 0,
     }
     node.create_order("pay", order, now_ms)
     if decision.outcome == "BLOCK":
@@ -177,12 +183,28 @@ def _card_no(node, order_id: str) -> str:
     return card_no
 
 
+def _settled(node, channel: str, order: dict | None, outcome, now_ms: int) -> bool:
+    """True when `order` is no longer in flight (nothing more to do but compensation): a charge
+    the channel reports for it now is a repeat, a second charge or a late success. Under the
+    `no_cas` flaw a handler never asks."""
+    if order is None:
+        return True
+    if order["status"] in ACTIVE or node.flawed("no_cas"):
+        return False
+    if outcome.kind == SUCCESS:
+        compensation.charge_reported(node, channel, order, outcome, now_ms)
+    return True
+
+
 def on_pay(node, channel: str, order_id: str, req_id: str, outcome, now_ms: int) -> None:
     order = store.pay_order(node.conn, order_id)
-    if order is None or order["status"] not in ACTIVE:
+    if _settled(node, channel, order, outcome, now_ms):
         return
     if outcome.kind == SUCCESS:
         _succeed(node, order, outcome, now_ms)
+    elif outcome.kind == REJECTED:
+        _failover(node, order, channel, f"{channel} rejected it ({outcome.code})", now_ms,
+                  outcome.code)
     elif outcome.kind == FAILURE:
         _fail(node, order, outcome.code or "DECLINED", now_ms)
     elif outcome.kind == PENDING:
@@ -201,22 +223,30 @@ def on_pay(node, channel: str, order_id: str, req_id: str, outcome, now_ms: int)
 def on_pay_timeout(node, channel: str, order_id: str, req_id: str, now_ms: int) -> None:
     order = store.pay_order(node.conn, order_id)
     if order is not None and order["status"] in ACTIVE:
-        _unknown(node, order, now_ms)
+        if node.flawed("timeout_as_failure"):
+            _fail(node, order, "TIMEOUT", now_ms)
+        else:
+            _unknown(node, order, now_ms)
 
 
 def on_pay_refused(node, channel: str, order_id: str, req_id: str, now_ms: int) -> None:
     """The connection was refused: the pay (or the signing before it) never reached the
-    channel, so the payment can safely fail over to another channel that takes it; with none,
-    it fails."""
+    channel, so the payment can safely fail over to another channel that takes it."""
     order = store.pay_order(node.conn, order_id)
     if order is None or order["status"] not in ACTIVE:
         return
+    _failover(node, order, channel, f"failover from {channel}", now_ms, "CHANNEL_UNREACHABLE")
+
+
+def _failover(node, order: dict, channel: str, why: str, now_ms: int, code: str) -> None:
+    """Nothing was done at `channel`: send the payment to another channel that takes it; with
+    none, it fails with `code`."""
+    order_id = order["order_id"]
     route = node.router.route(order["product"], order["amount"], order["currency"], now_ms,
                               exclude=(channel,))
-    node.event("route.decision", order_id,
-               dict(route.event_data(), reason=f"failover from {channel}: {route.reason}"))
+    node.event("route.decision", order_id, dict(route.event_data(), reason=f"{why}: {route.reason}"))
     if route.channel_id is None:
-        _fail(node, order, "CHANNEL_UNREACHABLE", now_ms)
+        _fail(node, order, code, now_ms)
         return
     node.conn.execute("UPDATE pay_orders SET channel=? WHERE order_id=?", (route.channel_id, order_id))
     order["channel"] = route.channel_id
@@ -232,6 +262,8 @@ def _unknown(node, order: dict, now_ms: int) -> None:
 
 
 def _schedule_query(node, order_id: str, attempt: int, now_ms: int) -> None:
+    if node.flawed("no_query"):
+        return   # the flaw: the order waits for a notification that may never come
     backoff = node.cfg.query_backoff_ms
     node.at(now_ms + backoff[min(attempt, len(backoff) - 1)], "query", order_id, attempt)
 
@@ -249,7 +281,7 @@ def on_query_due(node, order_id: str, attempt: int, now_ms: int) -> None:
 def on_query(node, channel: str, order_id: str, req_id: str, outcome, now_ms: int) -> None:
     """An answer to a query or a close."""
     order = store.pay_order(node.conn, order_id)
-    if order is None or order["status"] not in ACTIVE:
+    if _settled(node, channel, order, outcome, now_ms):
         return
     attempt = node.query_attempts.get(order_id, 0)
     if outcome.kind == SUCCESS:
@@ -261,6 +293,7 @@ def on_query(node, channel: str, order_id: str, req_id: str, outcome, now_ms: in
         _fail(node, order, outcome.code or "DECLINED", now_ms)
     elif outcome.kind == CLOSED:
         _move(node, order, "close", now_ms, error_code=order["error_code"] or "CLOSED")
+        compensation.refund_held_legs(node, order, "partial", now_ms)
         _finished(node, order, now_ms)
     elif outcome.kind == NOT_FOUND:
         _close_at_channel(node, order, now_ms)
@@ -296,7 +329,7 @@ def on_otp_expire(node, order_id: str, arg: int, now_ms: int) -> None:
 
 
 def on_notification(node, channel: str, body: dict, now_ms: int) -> None:
-    notice = node.adapters[channel].notification(body)
+    notice = node.adapters[channel].notification(body, verify=not node.flawed("no_signature_check"))
     if notice is None:
         node.event("paysys.unexpected", "", {"src": channel, "type": str(body.get("type"))})
         return
@@ -305,24 +338,87 @@ def on_notification(node, channel: str, body: dict, now_ms: int) -> None:
     node.event("channel.notify", notice.order_id, {"channel": channel, "valid": notice.valid,
                                                    "duplicate": duplicate})
     node.reply(notice.ack)
-    if order is None or duplicate or order["channel"] != channel:
+    if order is None or order["channel"] != channel or notice.outcome.kind != SUCCESS:
         return
-    if notice.outcome.kind == SUCCESS:
-        _succeed(node, order, notice.outcome, now_ms)
+    if _settled(node, channel, order, notice.outcome, now_ms):
+        return
+    _succeed(node, order, notice.outcome, now_ms)
+
+
+def other_attempt_paid(node, order: dict) -> bool:
+    """Whether another payment attempt of the same merchant order has succeeded."""
+    return node.conn.execute(
+        "SELECT 1 FROM pay_orders WHERE merchant_id=? AND merchant_order_no=? AND order_id<>? "
+        "AND status='SUCCEEDED'", (order["merchant_id"], order["merchant_order_no"],
+                                   order["order_id"])).fetchone() is not None
 
 
 def _succeed(node, order: dict, outcome, now_ms: int) -> None:
-    if outcome.amount != order["amount"]:
-        node.event("channel.amount_mismatch", order["order_id"],
-                   {"expected": order["amount"], "reported": outcome.amount})
+    """The channel reports a charge for an order in flight (see compensation.py's table)."""
+    amount, ref, channel = outcome.amount, outcome.channel_ref, order["channel"]
+    if amount is None:
+        _schedule_query(node, order["order_id"], 0, now_ms)   # paid, but how much? ask
         return
+    if ref and compensation.known(node, order["order_id"], ref):
+        return   # a repeat of a charge already counted (a leg of a partial payment)
+    if amount != order["amount"] and not node.flawed("trust_notified_amount"):
+        _other_amount(node, order, outcome, now_ms)
+        return
+    if other_attempt_paid(node, order) and not node.flawed("no_idempotency"):
+        compensation.record(node, order, channel, ref, amount, False, now_ms)
+        _move(node, order, "duplicate", now_ms, channel_ref=ref, received=amount,
+              error_code="DUPLICATE_PAYMENT")
+        compensation.to_suspense(node, order, channel, amount, now_ms)
+        compensation.refund(node, order, channel, ref, amount, "duplicate", now_ms)
+        _finished(node, order, now_ms)
+        return
+    compensation.record(node, order, channel, ref, amount, True, now_ms)
+    _pay_in_full(node, order, ref, "success", now_ms)
+
+
+def _pay_in_full(node, order: dict, ref: str, event: str, now_ms: int,
+                 from_suspense: bool = False) -> None:
     merchant_fee = node.merchant_fees[order["merchant_id"]].fee(order["amount"])
     channel_cost = node.channels[order["channel"]].fee.fee(order["amount"])
-    _move(node, order, "success", now_ms, channel_ref=outcome.channel_ref,
-          merchant_fee=merchant_fee, channel_cost=channel_cost)
+    _move(node, order, event, now_ms, channel_ref=ref, merchant_fee=merchant_fee,
+          channel_cost=channel_cost, received=order["amount"])
     lines = ledger.payment_lines(order["channel"], order["merchant_id"], order["currency"],
                                  order["amount"], merchant_fee, channel_cost)
+    if from_suspense:
+        lines = ledger.from_suspense(lines, order["channel"])
     post(node, order["order_id"], "payment", lines, now_ms)
+    _finished(node, order, now_ms)
+
+
+def succeed_late(node, order: dict, outcome, now_ms: int) -> None:
+    """Policy "reopen": a closed or failed order whose charge the channel reports late is paid."""
+    _pay_in_full(node, order, outcome.channel_ref, "late_success", now_ms)
+
+
+def _other_amount(node, order: dict, outcome, now_ms: int) -> None:
+    """A charge of another amount than the order's: never marked paid as it is."""
+    channel, ref, amount = order["channel"], outcome.channel_ref, outcome.amount
+    node.event("channel.amount_mismatch", order["order_id"],
+               {"expected": order["amount"], "reported": amount, "charge_ref": ref})
+    received = order["received"] + amount
+    partial = node.adapters[channel].async_result and received < order["amount"]
+    compensation.record(node, order, channel, ref, amount, False, now_ms)
+    compensation.to_suspense(node, order, channel, amount, now_ms)
+    policy = node.cfg.partial_payment
+    if partial and policy in ("complete", "refund"):
+        node.conn.execute("UPDATE pay_orders SET received=? WHERE order_id=?",
+                          (received, order["order_id"]))
+        order["received"] = received
+        if policy == "refund":   # no more of it: refund this leg, CLOSED once the close is confirmed
+            compensation.refund(node, order, channel, ref, amount, "partial", now_ms)
+            _close_at_channel(node, order, now_ms)
+        return   # "complete": the rest may come before the order expires, else the legs are refunded
+    if received == order["amount"] and policy == "complete" and order["received"] > 0:
+        compensation.keep_legs(node, order["order_id"])   # the last leg completes it
+        _pay_in_full(node, order, ref, "success", now_ms, from_suspense=True)
+        return
+    code = "PARTIAL_PAYMENT" if partial else "AMOUNT_MISMATCH"
+    _move(node, order, "hold", now_ms, channel_ref=ref, received=received, error_code=code)
     _finished(node, order, now_ms)
 
 

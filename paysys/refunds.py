@@ -57,6 +57,23 @@ def create(node, src: str, body: dict, now_ms: int) -> None:
     node.answer(src, body, _view(refund, body["type"]), now_ms, deferred=False)
 
 
+def compensate(node, order: dict, channel: str, charge_ref: str, amount: int, reason: str,
+               now_ms: int) -> str:
+    """A refund paysys makes itself, of one charge no order keeps (`reason`: duplicate,
+    double_charge, late_success, partial). The money is in suspense, not the merchant's."""
+    refund = {"refund_id": node.new_id("R"), "order_id": order["order_id"],
+              "merchant_id": order["merchant_id"], "refund_no": f"{reason}:{charge_ref}",
+              "amount": amount, "currency": order["currency"], "status": R.CREATED.value,
+              "channel": channel, "created_ms": now_ms, "updated_ms": now_ms, "error_code": "",
+              "reason": reason, "charge_ref": charge_ref}
+    if node.flawed("no_notify_dedupe"):   # the same charge may come back: number each attempt
+        refund["refund_no"] += f":{refund['refund_id']}"
+    node.create_order("refund", refund, now_ms)
+    _move(node, refund, "submit", now_ms)
+    _send(node, refund, order, now_ms, first=True)
+    return refund["refund_id"]
+
+
 def _req_id(refund: dict) -> str:
     return f"{refund['refund_id']}.r1"
 
@@ -75,12 +92,19 @@ def on_refund(node, channel: str, refund_id: str, req_id: str, outcome, now_ms: 
         return
     if outcome.kind == SUCCESS:
         _move(node, refund, "success", now_ms)
-        lines = ledger.refund_lines(refund["channel"], refund["merchant_id"], refund["currency"],
-                                    refund["amount"])
-        entry_id = ledger.post(node.conn, now_ms, refund_id, "refund", lines)
-        node.event("ledger.post", refund_id, {"entry_id": entry_id, "memo": "refund",
+        merchant = refund["reason"] == "merchant"
+        if merchant:
+            lines = ledger.refund_lines(refund["channel"], refund["merchant_id"],
+                                        refund["currency"], refund["amount"])
+        else:
+            lines = ledger.suspense_refund_lines(refund["channel"], refund["currency"],
+                                                 refund["amount"])
+        memo = "refund" if merchant else f"compensation:{refund['reason']}"
+        entry_id = ledger.post(node.conn, now_ms, refund_id, memo, lines)
+        node.event("ledger.post", refund_id, {"entry_id": entry_id, "memo": memo,
                                               "postings": [list(line) for line in lines]})
-        store.add_refunded(node.conn, refund["order_id"], refund["amount"], now_ms)
+        if merchant:
+            store.add_refunded(node.conn, refund["order_id"], refund["amount"], now_ms)
         _finished(node, refund, now_ms)
     elif outcome.kind == FAILURE:
         _move(node, refund, "decline", now_ms, error_code=outcome.code or "DECLINED")
@@ -116,8 +140,12 @@ def on_retry_due(node, refund_id: str, arg: int, now_ms: int) -> None:
 
 
 def _finished(node, refund: dict, now_ms: int) -> None:
-    node.reserve(refund["merchant_id"], -refund["amount"])
     node.forget(refund["refund_id"], ("refund",))
+    if refund["reason"] != "merchant":   # the merchant did not ask: nothing to tell it
+        node.publish("refund.final", refund["refund_id"], {"status": refund["status"],
+                                                           "reason": refund["reason"]}, now_ms)
+        return
+    node.reserve(refund["merchant_id"], -refund["amount"])
     order = store.pay_order(node.conn, refund["order_id"])
     payload = {"merchant_id": refund["merchant_id"], "order_id": refund["order_id"],
                "refund_id": refund["refund_id"], "refund_no": refund["refund_no"],

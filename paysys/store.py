@@ -15,7 +15,7 @@ import sqlite3
 import sqlite_utils
 
 from paysys import idempotency, ledger, outbox, replay
-from paysys.orders import fire
+from paysys.orders import TABLES, fire
 
 
 class CasConflict(Exception):
@@ -59,6 +59,13 @@ def create_tables(db: sqlite_utils.Database) -> None:
     )
     db["refund_orders"].create_index(["merchant_id", "refund_no"], unique=True, if_not_exists=True)
     db["refund_orders"].create_index(["order_id"], if_not_exists=True)
+    # every charge a channel reported, once (a repeat of the same report changes nothing);
+    # kept = 1 when a paid order keeps it, 0 while it waits in suspense to be refunded or held
+    db["charges"].create(
+        {"order_id": str, "channel_ref": str, "channel": str, "amount": int, "kept": int,
+         "at_ms": int},
+        pk=("order_id", "channel_ref"), if_not_exists=True,
+    )
     db["transitions"].create(
         {"seq": int, "kind": str, "ref": str, "from_status": str, "to_status": str, "event": str,
          "at_ms": int},
@@ -145,8 +152,10 @@ def pay_order(conn: sqlite3.Connection, order_id: str) -> dict | None:
     return _one(conn, _PAY_BY_ID, PAY_COLUMNS, (order_id,))
 
 
-def pay_order_by_merchant_no(conn, merchant_id: str, merchant_order_no: str) -> dict | None:
-    return _one(conn, _PAY_BY_MERCHANT_NO, PAY_COLUMNS, (merchant_id, merchant_order_no))
+def pay_attempts(conn, merchant_id: str, merchant_order_no: str) -> list[dict]:
+    """Every payment attempt of one merchant order, the first first."""
+    return [dict(zip(PAY_COLUMNS, row, strict=True))
+            for row in conn.execute(_PAY_BY_MERCHANT_NO, (merchant_id, merchant_order_no))]
 
 
 def refund_order(conn: sqlite3.Connection, refund_id: str) -> dict | None:
@@ -181,12 +190,32 @@ def transition(conn: sqlite3.Connection, kind: str, row: dict, event: str, now_m
     cur = conn.execute(_cas_sql(kind, tuple(changes)), values)
     if cur.rowcount != 1:
         raise CasConflict(f"{kind} order {row[key]} is no longer {old}")
+    _record(conn, kind, row, old, new, event, now_ms, changes)
+    return new
+
+
+def blind_transition(conn: sqlite3.Connection, kind: str, row: dict, event: str, now_ms: int,
+                     **changes) -> str:
+    """The `no_cas` flaw: write the status `event` leads to, whatever the order's status is
+    (`UPDATE ... WHERE id = ?`, no compare, no table check)."""
+    table, key = _TABLE[kind]
+    old = row["status"]
+    new = next(moves[event] for moves in TABLES[kind].values() if event in moves).value
+    sets = ",".join(["status=?", "updated_ms=?", *(f"{c}=?" for c in changes)])
+    conn.execute(f"UPDATE {table} SET {sets} WHERE {key}=?",
+                 (new, now_ms, *changes.values(), row[key]))
+    _record(conn, kind, row, old, new, event, now_ms, changes)
+    return new
+
+
+def _record(conn, kind: str, row: dict, old: str, new: str, event: str, now_ms: int,
+            changes: dict) -> None:
+    key = _TABLE[kind][1]
     conn.execute(
         "INSERT INTO transitions (kind, ref, from_status, to_status, event, at_ms) VALUES (?,?,?,?,?,?)",
         (kind, row[key], old, new, event, now_ms),
     )
     row.update(changes, status=new, updated_ms=now_ms)
-    return new
 
 
 def record_creation(conn: sqlite3.Connection, kind: str, ref: str, status: str, now_ms: int) -> None:
@@ -206,7 +235,8 @@ def add_refunded(conn: sqlite3.Connection, order_id: str, amount: int, now_ms: i
 def pending_refund_total(conn: sqlite3.Connection, order_id: str) -> int:
     """Refunds of the order that succeeded or may still succeed."""
     (total,) = conn.execute(
-        "SELECT COALESCE(SUM(amount),0) FROM refund_orders WHERE order_id=? AND status != 'FAILED'",
+        "SELECT COALESCE(SUM(amount),0) FROM refund_orders WHERE order_id=? AND status != 'FAILED' "
+        "AND reason = 'merchant'",
         (order_id,),
     ).fetchone()
     return total

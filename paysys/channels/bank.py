@@ -9,6 +9,7 @@ from paysys.channels.base import (
     FAILURE,
     NOT_FOUND,
     PENDING,
+    REJECTED,
     SUCCESS,
     UNKNOWN,
     Notice,
@@ -18,13 +19,15 @@ from paysys.channels.base import (
 )
 
 # result (or result/code) -> outcome. ERROR codes are unknown unless the bank documents that it
-# did nothing (SYSTEM_BUSY: rejected before processing).
+# did nothing (SYSTEM_BUSY: rejected before processing). REJECTED (maintenance, rate limit,
+# cut-off): nothing was done, the request may go elsewhere or be sent again later.
 PAY = {"SUCCESS": SUCCESS, "DECLINED": FAILURE, "PROCESSING": PENDING,
-       "ERROR/SYSTEM_BUSY": FAILURE, "ERROR": UNKNOWN}
+       "ERROR/SYSTEM_BUSY": FAILURE, "ERROR": UNKNOWN, "REJECTED": REJECTED}
 QUERY = {"SUCCESS": SUCCESS, "DECLINED": FAILURE, "PROCESSING": PENDING,
-         "NOT_FOUND": NOT_FOUND, "CLOSED": CLOSED}
-REFUND = {"SUCCESS": SUCCESS, "DECLINED": FAILURE, "ERROR/SYSTEM_BUSY": FAILURE, "ERROR": UNKNOWN}
-SIGN = {"OK": SUCCESS, "DECLINED": FAILURE}
+         "NOT_FOUND": NOT_FOUND, "CLOSED": CLOSED, "REJECTED": REJECTED}
+REFUND = {"SUCCESS": SUCCESS, "DECLINED": FAILURE, "ERROR/SYSTEM_BUSY": FAILURE, "ERROR": UNKNOWN,
+          "REJECTED": REJECTED}
+SIGN = {"OK": SUCCESS, "DECLINED": FAILURE, "REJECTED": REJECTED}
 
 
 def _key(table: dict, reply: dict) -> str:
@@ -57,8 +60,11 @@ class BankAdapter:
         return {"type": "bank.close", "req_id": pay_req_id}
 
     def refund(self, req_id: str, pay_req_id: str, refund: dict, order: dict) -> dict:
-        return {"type": "bank.refund", "req_id": req_id, "orig_req_id": pay_req_id,
+        body = {"type": "bank.refund", "req_id": req_id, "orig_req_id": pay_req_id,
                 "amount": refund["amount"], "currency": refund["currency"]}
+        if refund.get("charge_ref"):  # a compensation takes back one given charge
+            body["orig_txn_id"] = refund["charge_ref"]
+        return body
 
     def classify(self, op: str, reply: dict) -> Outcome:
         if op == "sign":
@@ -71,5 +77,5 @@ class BankAdapter:
         return classify(table, _key(table, reply), reply.get("code", ""),
                         reply.get("bank_txn_id", ""), as_amount(reply.get("amount")))
 
-    def notification(self, body: dict) -> Notice | None:
+    def notification(self, body: dict, verify: bool = True) -> Notice | None:
         return None  # this bank answers synchronously and never notifies

@@ -14,6 +14,8 @@ PENDING = "pending"      # accepted; the result comes later (query or notificati
 UNKNOWN = "unknown"      # we cannot know: timeout, reset, 5xx, unexpected answer
 NOT_FOUND = "not_found"  # the channel has no trace of it (yet)
 CLOSED = "closed"        # the channel confirms it is closed: it was not and will not be paid
+REJECTED = "rejected"    # refused before doing anything (maintenance, rate limit, cut-off):
+                         # nothing was done; try another channel, or the same one later
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from paysys.channels.base import (
     FAILURE,
     NOT_FOUND,
     PENDING,
+    REJECTED,
     SUCCESS,
     UNKNOWN,
     Notice,
@@ -27,6 +28,8 @@ QUERY = {"SUCCESS": SUCCESS, "REFUND": SUCCESS, "NOTPAY": PENDING, "USERPAYING":
          "CLOSED": CLOSED, "ORDERNOTEXIST": NOT_FOUND}
 CLOSE = {"SUCCESS": CLOSED, "ORDERNOTEXIST": CLOSED, "ORDERPAID": SUCCESS}
 REFUND = {"SUCCESS": SUCCESS, "FAIL": FAILURE}
+# err_code of a request refused before anything was done (any operation)
+NOTHING_DONE = frozenset({"SYSTEM_MAINTENANCE", "FREQUENCY_LIMITED", "CUTOFF_IN_PROGRESS"})
 
 
 class WeChatAdapter:
@@ -50,14 +53,19 @@ class WeChatAdapter:
         return {"type": "wx.closeorder", "req_id": pay_req_id, "out_trade_no": order["order_id"]}
 
     def refund(self, req_id: str, pay_req_id: str, refund: dict, order: dict) -> dict:
-        return {"type": "wx.refund", "req_id": req_id, "out_trade_no": order["order_id"],
+        body = {"type": "wx.refund", "req_id": req_id, "out_trade_no": order["order_id"],
                 "out_refund_no": refund["refund_id"], "total_fee": order["amount"],
                 "refund_fee": refund["amount"]}
+        if refund.get("charge_ref"):  # a compensation takes back one given charge
+            body["transaction_id"] = refund["charge_ref"]
+        return body
 
     def classify(self, op: str, reply: dict) -> Outcome:
         if reply.get("return_code") != "SUCCESS":
             return Outcome(UNKNOWN, reply.get("return_msg", "") or "COMMUNICATION_FAIL")
         err = reply.get("err_code", "")
+        if err in NOTHING_DONE:
+            return Outcome(REJECTED, err)
         if op == "pay":
             extra = {"code_url": reply.get("code_url", ""), "prepay_id": reply.get("prepay_id", "")}
             return classify(UNIFIEDORDER, reply.get("result_code", ""), err,
@@ -71,10 +79,13 @@ class WeChatAdapter:
             return classify(CLOSE, key, err)
         return classify(REFUND, reply.get("result_code", ""), err, reply.get("refund_id", ""))
 
-    def notification(self, body: dict) -> Notice:
+    def notification(self, body: dict, verify: bool = True) -> Notice:
+        """The notification parsed; its signature checked unless `verify` is False (the
+        `no_signature_check` flaw)."""
         order_id = body.get("out_trade_no", "")
         expected = signing.sign({k: v for k, v in body.items() if k != "sign"}, self.api_key, "MD5")
-        valid = isinstance(body.get("sign"), str) and hmac.compare_digest(body["sign"], expected)
+        valid = not verify or (isinstance(body.get("sign"), str)
+                               and hmac.compare_digest(body["sign"], expected))
         if not valid:
             ack = {"type": "wx.notify.reply", "out_trade_no": order_id, "return_code": "FAIL",
                    "return_msg": "SIGNERROR"}
@@ -84,4 +95,6 @@ class WeChatAdapter:
                           as_amount(body.get("total_fee")))
         ack = {"type": "wx.notify.reply", "out_trade_no": order_id, "return_code": "SUCCESS",
                "return_msg": "OK"}
+        if body.get("transaction_id"):   # which charge's notifications this acknowledgement stops
+            ack["transaction_id"] = body["transaction_id"]
         return Notice(True, order_id, outcome, ack)

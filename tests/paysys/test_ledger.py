@@ -60,7 +60,27 @@ def test_chart_types_and_normal_sides():
         "liability:merchant": ("liability", "credit"),
         "income:fee": ("income", "credit"),
         "expense:channel": ("expense", "debit"),
+        "liability:suspense": ("liability", "credit"),
     }
+
+
+def test_a_charge_in_suspense_and_its_refund_cancel_out(conn):
+    ledger.post(conn, 1, "P1", "suspense", ledger.suspense_lines("bank", "CNY", 500))
+    assert ledger.balance(conn, "liability:suspense", "CNY") == 500
+    assert ledger.balance(conn, "asset:channel:bank", "CNY") == 500
+    ledger.post(conn, 2, "R1", "refund", ledger.suspense_refund_lines("bank", "CNY", 500))
+    assert ledger.balance(conn, "liability:suspense", "CNY") == 0
+    assert ledger.balance(conn, "asset:channel:bank", "CNY") == 0
+
+
+def test_a_payment_completed_from_suspense_takes_the_money_out_of_it(conn):
+    ledger.post(conn, 1, "P1", "partial", ledger.suspense_lines("bank", "CNY", 300))
+    ledger.post(conn, 2, "P1", "partial", ledger.suspense_lines("bank", "CNY", 700))
+    lines = ledger.from_suspense(payment_lines("bank", "M1", "CNY", 1000, 6, 2), "bank")
+    ledger.post(conn, 3, "P1", "payment", lines)
+    assert ledger.balance(conn, "liability:suspense", "CNY") == 0
+    assert ledger.balance(conn, "asset:channel:bank", "CNY") == 998
+    assert ledger.balance(conn, "liability:merchant:M1", "CNY") == 994
 
 
 @pytest.mark.parametrize(

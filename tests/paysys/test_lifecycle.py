@@ -245,7 +245,7 @@ class Lifecycle(RuleBasedStateMachine):
         for order_id, status in self.rows("SELECT order_id, status FROM pay_orders"):
             assert counts.get(order_id, 0) == (status == "SUCCEEDED"), (order_id, status)
         refunds = dict(self.rows("SELECT ref, COUNT(*) FROM journal_entries WHERE memo='refund' "
-                                 "GROUP BY ref"))
+                                 "OR memo LIKE 'compensation:%' GROUP BY ref"))
         for refund_id, status in self.rows("SELECT refund_id, status FROM refund_orders"):
             assert refunds.get(refund_id, 0) == (status == "SUCCEEDED"), (refund_id, status)
 
@@ -254,7 +254,7 @@ class Lifecycle(RuleBasedStateMachine):
         for order_id, amount, refunded, succeeded in self.rows(
             "SELECT p.order_id, p.amount, p.refunded, COALESCE(SUM(r.amount), 0) FROM pay_orders p "
             "LEFT JOIN refund_orders r ON r.order_id = p.order_id AND r.status='SUCCEEDED' "
-            "GROUP BY p.order_id"
+            "AND r.reason = 'merchant' GROUP BY p.order_id"
         ):
             assert 0 <= refunded <= amount and refunded == succeeded, order_id
 
