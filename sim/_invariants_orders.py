@@ -177,27 +177,38 @@ def no_double_charge(conn: sqlite3.Connection) -> list[Violation]:
         conn,
         f"""
         WITH {CHARGES},
-        pays AS (SELECT ref AS order_id, COUNT(*) AS n, SUM(amount) AS paid,
-                        SUM(CASE WHEN taken THEN 0 ELSE amount END) AS kept, MIN(node) AS node
-                 FROM charges GROUP BY ref),
-        refunds AS (SELECT COALESCE(r.order_id, t.ref) AS order_id, SUM(t.amount) AS refunded
-                    FROM truth_txns t LEFT JOIN refund_orders r ON r.refund_id = t.ref
-                    WHERE t.kind = 'refund' AND t.status = :ok GROUP BY 1),
+        money AS (
+            SELECT ref AS order_id, 1 AS pays, amount AS paid,
+                   CASE WHEN taken THEN 0 ELSE amount END AS kept, 0 AS refunded, node
+            FROM charges
+            UNION ALL
+            SELECT COALESCE(r.order_id, t.ref), 0, 0, 0, t.amount, NULL
+            FROM truth_txns t LEFT JOIN refund_orders r ON r.refund_id = t.ref
+            WHERE t.kind = 'refund' AND t.status = :ok),
+        sums AS (SELECT order_id, SUM(pays) AS n, SUM(paid) AS paid, SUM(kept) AS kept,
+                        SUM(refunded) AS refunded, MIN(node) AS node
+                 FROM money GROUP BY order_id HAVING SUM(pays) > 0),
         per AS (SELECT o.order_id, o.merchant_id, o.merchant_order_no, o.amount, o.currency,
                        o.created_ms, o.status,
                        CASE WHEN o.status = 'HELD' AND o.received > o.amount THEN o.received
                             ELSE o.amount END AS bound,
-                       p.n, p.paid, p.kept, p.node, COALESCE(rf.refunded, 0) AS refunded
-                FROM pays p JOIN pay_orders o ON o.order_id = p.order_id
-                LEFT JOIN refunds rf ON rf.order_id = p.order_id),
-        grp AS (SELECT merchant_id, merchant_order_no, SUM(kept) AS kept, MAX(bound) AS bound,
-                       SUM(kept > 0) AS keepers
-                FROM per GROUP BY merchant_id, merchant_order_no)
-        SELECT per.*, grp.kept AS group_kept, grp.bound AS group_bound, grp.keepers
-        FROM per JOIN grp ON grp.merchant_id = per.merchant_id
-                         AND grp.merchant_order_no = per.merchant_order_no
-        WHERE per.paid - per.refunded > per.bound OR (grp.kept > grp.bound AND per.kept > 0)
-        ORDER BY per.created_ms, per.order_id
+                       s.n, s.paid, s.kept, s.node, s.refunded
+                FROM sums s JOIN pay_orders o ON o.order_id = s.order_id),
+        multi AS (SELECT DISTINCT merchant_id, merchant_order_no FROM pay_orders
+                  WHERE attempt > 1),
+        grp AS (SELECT per.merchant_id, per.merchant_order_no, SUM(per.kept) AS kept,
+                       MAX(per.bound) AS bound, SUM(per.kept > 0) AS keepers
+                FROM multi JOIN per ON per.merchant_id = multi.merchant_id
+                                   AND per.merchant_order_no = multi.merchant_order_no
+                GROUP BY per.merchant_id, per.merchant_order_no),
+        both AS (SELECT per.*, COALESCE(grp.kept, per.kept) AS group_kept,
+                        COALESCE(grp.bound, per.bound) AS group_bound,
+                        COALESCE(grp.keepers, per.kept > 0) AS keepers
+                 FROM per LEFT JOIN grp ON grp.merchant_id = per.merchant_id
+                                       AND grp.merchant_order_no = per.merchant_order_no)
+        SELECT * FROM both
+        WHERE paid - refunded > bound OR (group_kept > group_bound AND kept > 0)
+        ORDER BY created_ms, order_id
         """,
         {"ok": SUCCESS},
     )
@@ -315,20 +326,27 @@ def idempotency(conn: sqlite3.Connection) -> list[Violation]:
             SELECT 'pay_key' AS problem, order_id AS ref, order_id, merchant_id,
                    idempotency_key AS key, amount, currency, created_ms,
                    ROW_NUMBER() OVER w AS k, FIRST_VALUE(order_id) OVER w AS first
-            FROM pay_orders WHERE COALESCE(idempotency_key, '') <> ''
+            FROM pay_orders WHERE (merchant_id, idempotency_key) IN
+                (SELECT merchant_id, idempotency_key FROM pay_orders
+                 WHERE COALESCE(idempotency_key, '') <> ''
+                 GROUP BY merchant_id, idempotency_key HAVING COUNT(*) > 1)
             WINDOW w AS (PARTITION BY merchant_id, idempotency_key
                          ORDER BY created_ms, order_id)),
         refunds AS (
             SELECT 'refund_no' AS problem, refund_id AS ref, order_id, merchant_id,
                    refund_no AS key, amount, currency, created_ms, ROW_NUMBER() OVER w AS k,
                    FIRST_VALUE(refund_id) OVER w AS first
-            FROM refund_orders WHERE COALESCE(refund_no, '') <> ''
+            FROM refund_orders WHERE (merchant_id, refund_no) IN
+                (SELECT merchant_id, refund_no FROM refund_orders
+                 WHERE COALESCE(refund_no, '') <> ''
+                 GROUP BY merchant_id, refund_no HAVING COUNT(*) > 1)
             WINDOW w AS (PARTITION BY merchant_id, refund_no ORDER BY created_ms, refund_id)),
         paid AS (
             SELECT 'attempts_succeeded' AS problem, order_id AS ref, order_id, merchant_id,
                    merchant_order_no AS key, amount, currency, created_ms,
                    ROW_NUMBER() OVER w AS k, FIRST_VALUE(order_id) OVER w AS first
-            FROM pay_orders WHERE status = 'SUCCEEDED'
+            FROM pay_orders WHERE status = 'SUCCEEDED' AND (merchant_id, merchant_order_no) IN
+                (SELECT merchant_id, merchant_order_no FROM pay_orders WHERE attempt > 1)
             WINDOW w AS (PARTITION BY merchant_id, merchant_order_no
                          ORDER BY created_ms, order_id))
         SELECT * FROM keyed WHERE k > 1
