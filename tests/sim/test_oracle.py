@@ -151,3 +151,29 @@ def test_write_stores_violations_as_json_and_adds_worst_to_an_old_table():
     ok, detail = w.conn.execute("SELECT ok, detail FROM expectations "
                                 "WHERE name = 'invariant orders_match_truth'").fetchone()
     assert ok == 0 and detail.startswith("1 violations; first: order ")
+
+
+def test_outbox_not_drained_is_liveness_with_stuck_ms():
+    w = standard_world()
+    w.conn.execute("INSERT INTO outbox (topic, ref, payload, created_ms, delivered_ms) "
+                   "VALUES ('order.final', 'P0000000001', '{}', ?, NULL)", (w.tick(),))
+    v = oracle.verify(w.conn, Scenario())
+    r = v.invariants["outbox_drained"]
+    assert not r.ok and r.refs == ["P0000000001"] and r.worst is None
+    assert r.first["stuck_ms"] == Scenario().end_ms - r.first["created_ms"]
+    assert [e.name for e in v.expectations if not e.ok] == ["invariant outbox_drained"]
+
+
+def test_new_invariants_name_their_orders():
+    w = standard_world()
+    oid = w.pay(2_000)
+    w.truth_txn("bank", oid, "pay", 2_000)  # a second charge nobody refunded
+    first = w.pay(1_000)
+    second = w.pay(1_000)
+    w.conn.execute("UPDATE pay_orders SET idempotency_key = 'k' WHERE order_id IN (?, ?)",
+                   (first, second))
+    v = oracle.verify(w.conn, Scenario())
+    dup = v.invariants["duplicates_refunded"]
+    assert dup.refs == [oid] and dup.worst["diff"] == 2_000
+    assert v.invariants["idempotency"].refs == [second]
+    assert v.invariants["no_double_charge"].refs == [oid]
