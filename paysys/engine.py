@@ -90,6 +90,7 @@ class PaySys:
         self._abort = False
         self.dead = False
         self.janitor_armed = False
+        self._last_ms: int | None = None
         self._units = 0
         self._notifying: set[str] = set()    # notifications still pending (cache of the table)
         self._housekeeping_at: int | None = None
@@ -148,6 +149,7 @@ class PaySys:
         """
         self._fx = fx = []
         self._escaped = []
+        self._last_ms = args[-1]
         conn = self.conn
         if not conn.in_transaction:
             conn.execute("BEGIN")
@@ -196,7 +198,13 @@ class PaySys:
         return self._escaped
 
     def flush(self) -> None:
-        """Commit every finished unit of work (before others read the database)."""
+        """Commit every finished unit of work, with the outbox rows delivered so far (before
+        others read the database)."""
+        if self._delivered and self._last_ms is not None:
+            if not self.conn.in_transaction:
+                self.conn.execute("BEGIN")
+            outbox.mark_delivered(self.conn, self._delivered, self._last_ms)
+            self._delivered = []
         if self.conn.in_transaction:
             self.conn.execute("COMMIT")
 

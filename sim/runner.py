@@ -16,6 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 import simpy
 
 from mockbanks.bank import Bank
+from mockbanks.faults import ChannelFault
 from mockbanks.fees import Fee
 from mockbanks.wechat import WeChat
 from paysys.config import ChannelConfig, PaySysConfig
@@ -26,6 +27,7 @@ from paysys.risk import RiskRules
 from paysys.store import open_store
 from sim import oracle, population
 from sim.actors import Actors
+from sim.buggify import Buggify
 from sim.eventlog import EventLog
 from sim.network import Network
 from sim.rng import stream
@@ -74,21 +76,30 @@ def paysys_config(scenario: Scenario, merchants: list[population.MerchantKeys]) 
     )
 
 
-def _channel_node(scenario: Scenario, channel, users: list[population.User]):
+def _channel_faults(scenario: Scenario, channel_id: str) -> list[ChannelFault]:
+    """The scenario's channel faults aimed at `channel_id`, as the mock takes them."""
+    return [ChannelFault(f.index, f.kind, scenario.start_ms + f.start_ms,
+                         scenario.start_ms + f.end_ms, f.probability, f.params,
+                         f.extra.sample if f.extra is not None else None)
+            for f in scenario.faults if f.family == "channel" and f.target == channel_id]
+
+
+def _channel_node(scenario: Scenario, channel, users: list[population.User], buggify):
     fee = Fee(channel.fee.rate_bp, channel.fee.fixed, channel.fee.minimum, channel.fee.maximum)
     rng = stream(scenario.seed, f"node:{channel.id}")
     currency = scenario.traffic.currency
+    faults = _channel_faults(scenario, channel.id)
     if channel.kind == "bank":
         node = Bank(name=channel.id, rng=rng, fee_rule=fee, capacity=channel.capacity,
                     max_queue_ms=channel.max_queue_ms, service_time=channel.service_time.sample,
-                    currency=currency)
+                    currency=currency, faults=faults, buggify=buggify)
         for u in users:
             node.open_account(u.user_id, u.card_no, u.bank_balance, scenario.population.daily_limit,
                               frozen=u.frozen)
         return node
     node = WeChat(name=channel.id, rng=rng, fee_rule=fee, api_key=channel.api_key,
                   duplicate_notify_probability=channel.duplicate_notify_probability,
-                  currency=currency)
+                  currency=currency, faults=faults, buggify=buggify)
     for u in users:
         node.open_wallet(u.user_id, u.wallet_balance)
     return node
@@ -102,12 +113,17 @@ class Simulation:
         self.conn = conn
         self.log = log or EventLog()
         self.env = simpy.Environment(initial_time=scenario.start_ms)
-        self.world = World(self.env, Network(scenario), self.log)
+        self.buggify = Buggify(scenario.seed) if scenario.buggify else None
+        self.world = World(self.env, Network(scenario, buggify=self.buggify), self.log)
         users = population.users(scenario)
         merchants = population.merchants(scenario)
-        self.paysys = PaySys(conn, paysys_config(scenario, merchants), stream(scenario.seed, "node:paysys"))
-        self.world.add(self.paysys)
-        self.channels = [_channel_node(scenario, c, users) for c in scenario.channels]
+        self.config = paysys_config(scenario, merchants)
+        self.restarts = 0
+        self.paysys = PaySys(conn, self.config, stream(scenario.seed, "node:paysys"))
+        self.world.add(self.paysys, restart=self._restart)
+        self.world.add_crash_faults("paysys", scenario.faults, scenario.start_ms)
+        self.channels = [_channel_node(scenario, c, users, self.buggify)
+                         for c in scenario.channels]
         for node in self.channels:
             self.world.add(node)
         kinds = {}
@@ -120,6 +136,14 @@ class Simulation:
             data = {"kind": f.kind, "target": f.target, "probability": f.probability}
             self.world.later(f.start_ms, self.log.add, start, "fault.start", str(f.index), "", f.target, data)
             self.world.later(f.end_ms, self.log.add, end, "fault.end", str(f.index), "", f.target, data)
+
+    def _restart(self, now_ms: int):
+        """A new payment-system process on the same database, after a crash: its memory is
+        rebuilt from what was committed."""
+        self.restarts += 1
+        rng = stream(self.scenario.seed, f"node:paysys:restart:{self.restarts}")
+        self.paysys = PaySys(self.conn, self.config, rng)
+        return self.paysys, self.paysys.recover(now_ms)
 
     def run(self, progress=None) -> None:
         start, end = self.scenario.start_ms, self.scenario.end_ms

@@ -485,10 +485,17 @@ def test_a_resent_refund_gets_its_full_timeout(d):
 # -- restart --------------------------------------------------------------------------------------
 
 
+def crash(d) -> None:
+    """The process dies: what its units committed stays (crash faults make every unit commit),
+    what it only had in memory (outbox rows it sent but had not marked yet) is lost."""
+    if d.conn.in_transaction:
+        d.conn.execute("COMMIT")
+
+
 def test_recover_rearms_pending_timeouts_and_queries_unknown_orders(d):
     unknown_id, _ = pay_timed_out(d, "MO2")
     inflight_id, pay = start_quick(d, "MO3")
-    d.node.flush()
+    crash(d)
     restarted = Driver(make_node(conn=d.conn), now=d.now + 1_000)
     fx = restarted.node.recover(restarted.now)
     assert one(events(fx, "paysys.recovered"))["inflight"] == 1
@@ -512,7 +519,7 @@ def test_recover_rearms_pending_timeouts_and_queries_unknown_orders(d):
 def test_after_recover_a_pending_pay_is_awaited_not_queried(d):
     quick_paid(d, "warm-up")
     order_id, pay = start_quick(d, "MO1")
-    d.node.flush()
+    crash(d)
     restarted = Driver(make_node(conn=d.conn), now=d.now + 500)
     restarted.node.recover(restarted.now)
     assert sends(restarted.advance(0), "bank", "bank.query") == []
