@@ -396,6 +396,10 @@ class PaySys:
         req_id, op, ref = self._match(channel, body)
         if req_id is None:
             self.event("channel.late_reply", ref, {"channel": channel, "req_id": str(body.get("req_id", ""))})
+            op = op or store.request_kind(self.conn, str(body.get("req_id", "")))
+            if op in ("pay", "query", "close"):   # it may report a charge nobody expects now
+                payments.on_late_answer(self, channel, ref, self.adapters[channel].classify(op, body),
+                                        now_ms)
             return
         self._forget(req_id)
         outcome = self.adapters[channel].classify(op, body)

@@ -8,7 +8,7 @@ order at the channel, so that a late request cannot charge the user afterwards.
 """
 
 from paysys import compensation, ledger, store
-from paysys.channels.base import CLOSED, FAILURE, NOT_FOUND, PENDING, REJECTED, SUCCESS
+from paysys.channels.base import CLOSED, FAILURE, NOT_FOUND, PENDING, REJECTED, SUCCESS, Outcome
 from paysys.errors import GatewayError
 from paysys.orders import PayStatus, is_final
 
@@ -191,9 +191,26 @@ def _settled(node, channel: str, order: dict | None, outcome, now_ms: int) -> bo
         return True
     if order["status"] in ACTIVE or node.flawed("no_cas"):
         return False
-    if outcome.kind == SUCCESS:
-        compensation.charge_reported(node, channel, order, outcome, now_ms)
+    for charge in _charges(outcome):
+        compensation.charge_reported(node, channel, order, charge, now_ms)
     return True
+
+
+def _charges(outcome) -> list:
+    """Every charge an answer reports: the ones a query lists, else the answer's own."""
+    listed = (outcome.extra or {}).get("charges")
+    if listed:
+        return [Outcome(SUCCESS, "", ref, amount) for ref, amount in listed]
+    return [outcome] if outcome.kind == SUCCESS else []
+
+
+def on_late_answer(node, channel: str, order_id: str, outcome, now_ms: int) -> None:
+    """An answer to a request paysys no longer waits for (it timed out, or a copy was already
+    answered): only a charge it reports matters now, to compensation."""
+    order = store.pay_order(node.conn, order_id)
+    if order is not None and order["status"] not in ACTIVE:
+        for charge in _charges(outcome):
+            compensation.charge_reported(node, channel, order, charge, now_ms)
 
 
 def on_pay(node, channel: str, order_id: str, req_id: str, outcome, now_ms: int) -> None:
@@ -284,6 +301,16 @@ def on_query(node, channel: str, order_id: str, req_id: str, outcome, now_ms: in
     if _settled(node, channel, order, outcome, now_ms):
         return
     attempt = node.query_attempts.get(order_id, 0)
+    listed = (outcome.extra or {}).get("charges")
+    if listed:   # several charges (legs of a partial payment, a double charge): each in turn
+        for charge in _charges(outcome):
+            if order["status"] in ACTIVE:
+                _succeed(node, order, charge, now_ms)
+            else:
+                compensation.charge_reported(node, channel, order, charge, now_ms)
+        if order["status"] in ACTIVE:
+            _schedule_query(node, order_id, attempt + 1, now_ms)
+        return
     if outcome.kind == SUCCESS:
         if outcome.amount is None:  # "already paid" without the details: ask for them
             _schedule_query(node, order_id, 0, now_ms)
@@ -294,6 +321,8 @@ def on_query(node, channel: str, order_id: str, req_id: str, outcome, now_ms: in
     elif outcome.kind == CLOSED:
         _move(node, order, "close", now_ms, error_code=order["error_code"] or "CLOSED")
         compensation.refund_held_legs(node, order, "partial", now_ms)
+        if node.adapters[channel].async_result:
+            _check(node, order, now_ms)   # a platform order may have been paid in part
         _finished(node, order, now_ms)
     elif outcome.kind == NOT_FOUND:
         _close_at_channel(node, order, now_ms)
@@ -419,7 +448,20 @@ def _other_amount(node, order: dict, outcome, now_ms: int) -> None:
         return
     code = "PARTIAL_PAYMENT" if partial else "AMOUNT_MISMATCH"
     _move(node, order, "hold", now_ms, channel_ref=ref, received=received, error_code=code)
+    _check(node, order, now_ms)
     _finished(node, order, now_ms)
+
+
+def _check(node, order: dict, now_ms: int) -> None:
+    """One last query of an order that just became final without a clean charge: its answer
+    lists every charge, and any charge nobody reported (a lost notification, a second charge)
+    goes to compensation."""
+    if node.flawed("no_query"):
+        return
+    req_id = node.req_id(order["order_id"], "query")
+    body = node.adapters[order["channel"]].query(store.pay_request_id(node.conn, order["order_id"]),
+                                                 order)
+    node.call_channel(order["channel"], "query", order["order_id"], req_id, body, now_ms)
 
 
 def post(node, ref: str, memo: str, lines: list, now_ms: int) -> None:

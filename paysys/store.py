@@ -152,6 +152,12 @@ def pay_order(conn: sqlite3.Connection, order_id: str) -> dict | None:
     return _one(conn, _PAY_BY_ID, PAY_COLUMNS, (order_id,))
 
 
+def request_kind(conn: sqlite3.Connection, req_id: str) -> str:
+    """The operation (`pay`, `query`, …) of a request paysys sent, or "" if it sent none."""
+    row = conn.execute("SELECT kind FROM channel_requests WHERE req_id=?", (req_id,)).fetchone()
+    return row[0] if row else ""
+
+
 def pay_attempts(conn, merchant_id: str, merchant_order_no: str) -> list[dict]:
     """Every payment attempt of one merchant order, the first first."""
     return [dict(zip(PAY_COLUMNS, row, strict=True))

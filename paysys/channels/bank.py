@@ -15,6 +15,7 @@ from paysys.channels.base import (
     Notice,
     Outcome,
     as_amount,
+    charges,
     classify,
 )
 
@@ -74,8 +75,10 @@ class BankAdapter:
             ok = reply.get("result") in ("OK", "NOT_FOUND")
             return Outcome(SUCCESS if ok else UNKNOWN, reply.get("result", ""))
         table = {"pay": PAY, "query": QUERY, "close": QUERY, "refund": REFUND}[op]
+        listed = charges(reply) if op in ("query", "close") else None
         return classify(table, _key(table, reply), reply.get("code", ""),
-                        reply.get("bank_txn_id", ""), as_amount(reply.get("amount")))
+                        reply.get("bank_txn_id", ""), as_amount(reply.get("amount")),
+                        {"charges": listed} if listed else None)
 
     def notification(self, body: dict, verify: bool = True) -> Notice | None:
         return None  # this bank answers synchronously and never notifies

@@ -37,6 +37,21 @@ class Notice:
     ack: dict
 
 
+def charges(reply: dict) -> list[tuple[str, int]] | None:
+    """The charges a query answer lists (`charges: [{txn_id, amount}]`), or None when it lists
+    none (one charge or none: the answer's own id and amount say it)."""
+    listed = reply.get("charges")
+    if not isinstance(listed, list):
+        return None
+    out = []
+    for c in listed:
+        amount = as_amount(c.get("amount")) if isinstance(c, dict) else None
+        if amount is None or not isinstance(c.get("txn_id"), str):
+            return None   # never trusted blindly
+        out.append((c["txn_id"], amount))
+    return out
+
+
 def classify(table: dict[str, str], key: str, code: str = "", channel_ref: str = "",
              amount: int | None = None, extra: dict | None = None) -> Outcome:
     """Look `key` up in an adapter's classification table; anything unlisted is UNKNOWN."""

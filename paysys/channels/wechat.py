@@ -20,6 +20,7 @@ from paysys.channels.base import (
     Notice,
     Outcome,
     as_amount,
+    charges,
     classify,
 )
 
@@ -72,8 +73,10 @@ class WeChatAdapter:
                             reply.get("prepay_id", ""), extra=extra)
         if op == "query":
             key = reply.get("trade_state", "") if reply.get("result_code") == "SUCCESS" else err
+            listed = charges(reply)
             return classify(QUERY, key, key, reply.get("transaction_id", ""),
-                            as_amount(reply.get("total_fee")))
+                            as_amount(reply.get("total_fee")),
+                            {"charges": listed} if listed else None)
         if op == "close":
             key = "SUCCESS" if reply.get("result_code") == "SUCCESS" else err
             return classify(CLOSE, key, err)
