@@ -42,10 +42,17 @@ KNOBS: dict[tuple[str, str], tuple] = {             # (section, key) -> values b
 }
 
 
-def scenarios(base: dict, flaws: tuple[str, ...] = ()) -> st.SearchStrategy[dict]:
-    """Scenario dicts built on `base` (validated first: ScenarioError if it is not valid)."""
+def scenarios(base: dict, flaws: tuple[str, ...] = (),
+              kinds: tuple[str, ...] | None = None) -> st.SearchStrategy[dict]:
+    """Scenario dicts built on `base` (validated first: ScenarioError if it is not valid), with
+    faults of `kinds` only when given (ValueError naming an unknown kind)."""
     parsed = from_dict(base, "<base>")
-    return _scenario(copy.deepcopy(base), parsed, tuple(flaws))
+    unknown = [k for k in kinds or () if k not in FAULTS]
+    if unknown:
+        raise ValueError(f"kinds: unknown fault kind {unknown[0]!r}; expected one of "
+                         + ", ".join(FAULTS))
+    allowed = tuple(k for k in fault_kinds(parsed) if kinds is None or k in kinds)
+    return _scenario(copy.deepcopy(base), parsed, tuple(flaws), allowed)
 
 
 def fault_kinds(parsed: Scenario) -> tuple[str, ...]:
@@ -54,7 +61,8 @@ def fault_kinds(parsed: Scenario) -> tuple[str, ...]:
 
 
 @st.composite
-def _scenario(draw, base: dict, parsed: Scenario, flaws: tuple[str, ...]) -> dict:
+def _scenario(draw, base: dict, parsed: Scenario, flaws: tuple[str, ...],
+              kinds: tuple[str, ...]) -> dict:
     data = copy.deepcopy(base)
     section = data.setdefault("scenario", {})
     section["seed"] = draw(st.integers(0, 2**32 - 1))
@@ -64,8 +72,8 @@ def _scenario(draw, base: dict, parsed: Scenario, flaws: tuple[str, ...]) -> dic
         value = draw(st.sampled_from((now, *(v for v in values if v != now))))
         if value != now:
             data.setdefault(table, {})[key] = value
-    kinds = fault_kinds(parsed)
-    enabled = draw(st.lists(st.sampled_from(kinds), unique=True, max_size=MAX_KINDS))
+    enabled = draw(st.lists(st.sampled_from(kinds), unique=True, max_size=MAX_KINDS)) \
+        if kinds else []
     generated = []
     for kind in sorted(enabled, key=kinds.index):
         for _ in range(draw(st.integers(1, MAX_PER_KIND))):

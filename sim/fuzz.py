@@ -120,10 +120,12 @@ def _outcome(run, data: dict, db: str) -> tuple[tuple[str, ...], str]:
 
 def fuzz(budget: int, seed: int, out_dir: str, base: dict | None = None,
          flaws: tuple[str, ...] = (), *, progress: Progress | None = None,
-         shrink_runs: int = SHRINK_RUNS, run=None, command: str = "") -> Campaign:
+         shrink_runs: int = SHRINK_RUNS, run=None, command: str = "",
+         kinds: tuple[str, ...] | None = None) -> Campaign:
     """Search `budget` generated scenarios for a violation; write and re-run the smallest one.
 
-    `base` is a scenario dict (default `BASE`), `flaws` are added to its `[paysys] flaws`; `run`
+    `base` is a scenario dict (default `BASE`), `flaws` are added to its `[paysys] flaws`, `kinds`
+    (default: all) are the fault kinds the examples may switch on; `run`
     is `sim.runner.run` unless given (tests); `command` is how the campaign was started, for the
     found file's header (default: the equivalent `paysim fuzz` command line). Raises ScenarioError if base or flaws are invalid.
     """
@@ -136,7 +138,7 @@ def fuzz(budget: int, seed: int, out_dir: str, base: dict | None = None,
         with_flaws = copy.deepcopy(base)
         with_flaws.setdefault("paysys", {})["flaws"] = sorted(set(flaws))
         from_dict(with_flaws, "--flaw")
-    strategy = scenarios(base, tuple(flaws))
+    strategy = scenarios(base, tuple(flaws), None if kinds is None else tuple(kinds))
     started = time.perf_counter()
     seen: dict[str, tuple[tuple[str, ...], str]] = {}
     state = {"examples": 0, "shrinks": 0, "first": None, "last": None}

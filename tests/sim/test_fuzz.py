@@ -67,6 +67,17 @@ def test_a_base_keeps_its_own_faults_and_settings():
     check()
 
 
+def test_kinds_restrict_the_faults_switched_on():
+    @settings(max_examples=40, database=None, suppress_health_check=list(HealthCheck))
+    @given(scenarios(fz.BASE, kinds=("crash", "drop")))
+    def check(data):
+        assert {f["kind"] for f in data["faults"]} <= {"crash", "drop"}
+
+    check()
+    with pytest.raises(ValueError, match="kinds: unknown fault kind 'nope'"):
+        scenarios(fz.BASE, kinds=("nope",))
+
+
 def test_a_bad_base_is_a_scenario_error():
     bad = copy.deepcopy(fz.BASE)
     bad["traffic"]["rate_per_min"] = "fast"
@@ -183,15 +194,20 @@ def _flaw_wired(flaw: str) -> bool:
 
 @pytest.mark.skipif(not _flaw_wired("timeout_as_failure"),
                     reason="paysys does not implement the flaw timeout_as_failure yet")
-def test_a_deliberate_flaw_is_found_with_real_runs(tmp_path):
-    campaign = fz.fuzz(15, 2, str(tmp_path), flaws=("timeout_as_failure",), shrink_runs=12)
+def test_a_deliberate_flaw_is_found_with_real_runs_and_not_without_it(tmp_path):
+    lost = ("drop", "hang")     # replies lost or held: timeouts, which the flaw fails
+    campaign = fz.fuzz(8, 2, str(tmp_path), flaws=("timeout_as_failure",), shrink_runs=6,
+                       kinds=lost)
     found = campaign.finding
     assert found is not None, "the fuzzer missed timeout_as_failure"
     assert found.reproduced, (found.failed, found.replay_failed)
-    assert any(name.startswith("invariant ") for name in found.failed)
+    assert "invariant orders_match_truth" in found.failed
     scenario = load(found.path)
-    assert scenario.paysys.flaws == ("timeout_as_failure",) and scenario.faults
+    assert scenario.paysys.flaws == ("timeout_as_failure",)
+    assert scenario.faults and {f.kind for f in scenario.faults} <= set(lost)
     assert found.faults <= found.first_faults
+    control = fz.fuzz(campaign.examples, 2, str(tmp_path / "control"), kinds=lost)
+    assert control.finding is None, control.finding and control.finding.failed
 
 
 def test_a_quiet_base_passes_with_real_runs(tmp_path):
