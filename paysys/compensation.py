@@ -19,7 +19,7 @@ sweeps now and then for orders still in flight long after their last change and 
 so that nothing stays stuck even if a timer was lost.
 """
 
-from paysys import ledger, payments, refunds
+from paysys import ledger, payments, refunds, store
 
 JANITOR_MS = 15 * 60_000       # how often the janitor sweeps
 STUCK_MS = 60 * 60_000         # an order in flight this long without a change is looked at
@@ -69,8 +69,9 @@ def hold_and_refund(node, order: dict, channel: str, charge_ref: str, amount: in
 
 
 def to_suspense(node, order: dict, channel: str, amount: int, now_ms: int) -> None:
+    cost = node.channels[channel].fee.fee(amount)
     payments.post(node, order["order_id"], "suspense",
-                  ledger.suspense_lines(channel, order["currency"], amount), now_ms)
+                  ledger.suspense_lines(channel, order["currency"], amount, cost), now_ms)
 
 
 def refund(node, order: dict, channel: str, charge_ref: str, amount: int, reason: str,
@@ -93,6 +94,15 @@ def refund_held_legs(node, order: dict, reason: str, now_ms: int) -> None:
         refund(node, order, channel, charge_ref, amount, reason, now_ms)
 
 
+def _failed_compensations(node) -> list[tuple]:
+    """Charges whose compensation refund failed, with none succeeded or in flight since."""
+    return node.conn.execute(
+        "SELECT r.order_id, r.channel, r.charge_ref, r.amount, MAX(r.reason) FROM refund_orders r "
+        "WHERE r.reason != 'merchant' GROUP BY r.order_id, r.charge_ref "
+        "HAVING SUM(r.status != 'FAILED') = 0 ORDER BY r.order_id, r.charge_ref"
+    ).fetchall()
+
+
 def keep_legs(node, order_id: str) -> None:
     node.conn.execute("UPDATE charges SET kept=1 WHERE order_id=?", (order_id,))
 
@@ -104,12 +114,19 @@ def on_janitor_due(node, key: str, arg: int, now_ms: int) -> None:
     queried, every refund left UNKNOWN sent again. The janitor comes back while anything is in
     flight; an idle node sleeps until the next message wakes it (engine._housekeeping)."""
     node.janitor_armed = False
-    busy = node.conn.execute(
+    failed = _failed_compensations(node)
+    busy = failed or node.conn.execute(
         "SELECT EXISTS (SELECT 1 FROM pay_orders WHERE status IN ('PROCESSING','UNKNOWN')) OR "
         "EXISTS (SELECT 1 FROM refund_orders WHERE status IN ('PROCESSING','UNKNOWN'))"
     ).fetchone()[0]
     if busy:
         node.arm_janitor(now_ms)
+    for order_id, channel, charge_ref, amount, reason in failed:
+        # the channel refused to give it back (its account there was short, say): again
+        node.event("janitor.action", order_id, {"status": "refund failed", "action": "refund",
+                                                "charge_ref": charge_ref})
+        refund(node, store.pay_order(node.conn, order_id), channel, charge_ref, amount, reason,
+               now_ms)
     if node.flawed("no_query"):
         return   # the janitor is query compensation too
     waiting = {ref for _, _, ref in node.inflight.values()}

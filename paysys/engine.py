@@ -223,10 +223,13 @@ class PaySys:
         self._new_timers.append((due_ms, next(self._tseq), kind, key, arg))
 
     def req_id(self, ref: str, op: str) -> str:
-        """A new request id for `op` on `ref`: `P0000000042.q3` is its third query."""
+        """A new request id for `op` on `ref`: `P0000000042.q3` is its third query. The
+        counters of finished orders are forgotten: a new request for one (a last check, a
+        compensation) counts on from the requests in the database."""
         counter = self._req_n.get((ref, op))
         if counter is None:
-            counter = self._req_n[(ref, op)] = itertools.count(1)
+            first = 1 + store.count_requests(self.conn, ref, op)
+            counter = self._req_n[(ref, op)] = itertools.count(first)
         return f"{ref}.{op[0]}{next(counter)}"
 
     def call_channel(self, channel: str, op: str, ref: str, req_id: str, body: dict, now_ms: int) -> None:
@@ -264,7 +267,8 @@ class PaySys:
         it is how a merchant matches an answer that comes after it stopped waiting."""
         if request.get("idempotency_key"):
             reply = dict(reply, idempotency_key=request["idempotency_key"])
-        self.gateway.remember(self.conn, request, reply, now_ms)
+        if not self.flawed("no_idempotency"):
+            self.gateway.remember(self.conn, request, reply, now_ms)
         if deferred:
             self.send(src, reply)
         else:
@@ -309,7 +313,10 @@ class PaySys:
                         payload: dict, now_ms: int) -> None:
         if not url:
             return
-        notify_id = f"{ref}.n"
+        # one notification per final status of an order: a reopened order tells its new status
+        (sent,) = self.conn.execute("SELECT COUNT(*) FROM notifications WHERE ref=?",
+                                    (ref,)).fetchone()
+        notify_id = f"{ref}.n" if not sent else f"{ref}.n{sent + 1}"
         attempt = notify.create(self.conn, notify_id, ref, merchant_id, url,
                                 {"type": kind, **payload}, now_ms, self.cfg.notify_schedule_ms)
         self._notifying.add(notify_id)
@@ -318,6 +325,9 @@ class PaySys:
     def publish(self, topic: str, ref: str, payload: dict, now_ms: int) -> None:
         """A domain event for other systems (risk, BI, credit), delivered through the outbox:
         published on the bus, which the simulator records as a `publish` event."""
+        if self.flawed("no_outbox"):   # fire and forget: lost if the process dies now
+            self._fx.append(("event", "publish", ref, {"topic": topic, "ref": ref, **payload}))
+            return
         oid = outbox.enqueue(self.conn, topic, ref, payload, now_ms)
         self._relay.append((oid, None, {"topic": topic, "ref": ref, **payload}))
 
@@ -354,7 +364,8 @@ class PaySys:
     def _merchant_request(self, src: str, body: dict, now_ms: int) -> None:
         kind = body["type"]
         try:
-            cached = self.gateway.admit(self.conn, body, now_ms)
+            cached = self.gateway.admit(self.conn, body, now_ms,
+                                        idempotent=not self.flawed("no_idempotency"))
             if cached is not None:
                 self._fx.append(replay_event(body, cached))
                 self.reply(cached)

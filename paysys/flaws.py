@@ -18,8 +18,9 @@ FLAWS: dict[str, str] = {
                              "payment of another amount is marked paid",
     "no_query": "no query compensation: an UNKNOWN payment waits for a notification that may "
                 "never come",
-    "no_outbox": "requests to channels are sent at once (fire and forget) instead of through the "
-                 "transactional outbox: a crash before the commit leaves a charge without an order",
+    "no_outbox": "requests to channels and domain events (order.final, refund.final) leave at "
+                 "once (fire and forget) instead of through the transactional outbox: a crash "
+                 "after the commit loses them for good, one before it sends what was never saved",
     "no_signature_check": "channel notifications are not verified: a forged one marks an order "
                           "paid",
 }

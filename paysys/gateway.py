@@ -76,9 +76,11 @@ class Gateway:
             )
         return merchant
 
-    def admit(self, conn: sqlite3.Connection, body: dict, now_ms: int) -> dict | None:
+    def admit(self, conn: sqlite3.Connection, body: dict, now_ms: int,
+              idempotent: bool = True) -> dict | None:
         """Check `body` (see the module doc for the order). Returns the stored reply of an
-        idempotent retry, or None when the request should be processed; raises GatewayError."""
+        idempotent retry, or None when the request should be processed; raises GatewayError.
+        `idempotent=False` (the `no_idempotency` flaw) skips the idempotency key."""
         validate(body)
         merchant = self.merchant(body["merchant_id"])
         if body["sign_type"] != merchant.sign_type:
@@ -96,7 +98,7 @@ class Gateway:
         if body["type"] == "pay.create":
             self._check_order_time(body["order_time"], now_ms)
         key = body.get("idempotency_key")
-        if key:
+        if key and idempotent:
             req_hash = idempotency.request_hash(body)
             stored = idempotency.lookup(conn, merchant.merchant_id, key, req_hash)
             if stored is None:

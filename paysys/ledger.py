@@ -354,15 +354,24 @@ def refund_lines(channel: str, merchant_id: str, currency: str, amount: int) -> 
 SUSPENSE = "liability:suspense"
 
 
-def suspense_lines(channel: str, currency: str, amount: int) -> list[Line]:
+def suspense_lines(channel: str, currency: str, amount: int, channel_cost: int = 0) -> list[Line]:
     """A charge that belongs to no paid order (a duplicate, a late or mismatched charge, a
-    partial payment): the channel holds it, and it waits in suspense until it is refunded.
+    partial payment): the channel holds it, less the cost it keeps for it, and the whole amount
+    waits in suspense until it is refunded (the channel does not give its cost back).
 
         Dr asset:channel:C        amount
         Cr liability:suspense     amount
+        Dr expense:channel:C      channel_cost
+        Cr asset:channel:C        channel_cost
     """
     _template_amount(amount, "amount", positive=True)
-    return [Line(f"asset:channel:{channel}", currency, amount, 0), Line(SUSPENSE, currency, 0, amount)]
+    _template_amount(channel_cost, "channel_cost", positive=False)
+    asset = f"asset:channel:{channel}"
+    lines = [Line(asset, currency, amount, 0), Line(SUSPENSE, currency, 0, amount)]
+    if channel_cost:
+        lines += [Line(f"expense:channel:{channel}", currency, channel_cost, 0),
+                  Line(asset, currency, 0, channel_cost)]
+    return lines
 
 
 def suspense_refund_lines(channel: str, currency: str, amount: int) -> list[Line]:
@@ -377,11 +386,15 @@ def suspense_refund_lines(channel: str, currency: str, amount: int) -> list[Line
 
 def from_suspense(lines: list[Line], channel: str) -> list[Line]:
     """`payment_lines` for money already in suspense (the legs of a payment completed in
-    several parts): the amount comes out of suspense instead of arriving at the channel."""
-    asset = f"asset:channel:{channel}"
+    several parts, whose channel costs were booked with each leg): the amount comes out of
+    suspense instead of arriving at the channel."""
+    asset, expense = f"asset:channel:{channel}", f"expense:channel:{channel}"
     first, *rest = lines
     assert first.account == asset and first.debit > 0
-    return [Line(SUSPENSE, first.currency, first.debit, 0), *rest]
+    costs = {i for i, line in enumerate(rest) if line.account == expense}
+    costs |= {i + 1 for i in costs}   # the credit to the channel that pays each cost
+    return [Line(SUSPENSE, first.currency, first.debit, 0),
+            *(line for i, line in enumerate(rest) if i not in costs)]
 
 
 # -- schema ---------------------------------------------------------------------------------------

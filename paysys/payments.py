@@ -15,6 +15,7 @@ from paysys.orders import PayStatus, is_final
 P = PayStatus
 ACTIVE = (P.PROCESSING.value, P.UNKNOWN.value)
 SIGN_ATTEMPTS = 3
+CLOSE_MARGIN_MS = 5 * 60_000   # the platform's deadline, after paysys's own close
 EXTERNAL = {"CREATED": "PROCESSING", "UNKNOWN": "PROCESSING"}  # what a merchant sees
 
 
@@ -69,6 +70,7 @@ def create(node, src: str, body: dict, now_ms: int) -> None:
     node.create_order("pay", order, now_ms)
     if decision.outcome == "BLOCK":
         _move(node, order, "block", now_ms, error_code="RISK_BLOCKED")
+        node.publish("order.final", order_id, {"status": order["status"]}, now_ms)
         node.answer(src, body, {"type": "pay.create.reply", "ok": False, "code": "RISK_BLOCKED",
                                 "message": f"blocked by risk rule {decision.rule}",
                                 "field": None, "order_id": order_id, "status": "BLOCKED"},
@@ -141,11 +143,14 @@ def _to_channel(node, order: dict, now_ms: int) -> None:
 def _send_pay(node, order: dict, agreement_no: str, now_ms: int) -> None:
     adapter = node.adapters[order["channel"]]
     req_id = node.req_id(order["order_id"], "pay")
-    order["expire_ms"] = order["created_ms"] + node.cfg.platform_expire_ms
+    close_at = order["created_ms"] + node.cfg.platform_expire_ms
+    # the platform's own deadline comes later: paysys closes the order itself, and learns
+    # from the close whether it was paid meanwhile
+    order["expire_ms"] = close_at + CLOSE_MARGIN_MS
     body = adapter.pay(req_id, order, agreement_no, now_ms, node.cfg.self_url)
     node.call_channel(order["channel"], "pay", order["order_id"], req_id, body, now_ms)
     if adapter.async_result:
-        node.at(order["expire_ms"], "expire", order["order_id"])
+        node.at(close_at, "expire", order["order_id"])
 
 
 def on_sign(node, channel: str, order_id: str, req_id: str, outcome, now_ms: int) -> None:
@@ -158,6 +163,9 @@ def on_sign(node, channel: str, order_id: str, req_id: str, outcome, now_ms: int
         store.save_agreement(node.conn, order["user_id"], card_no, channel, outcome.channel_ref, "active")
         order["card_no"] = card_no
         _send_pay(node, order, outcome.channel_ref, now_ms)
+    elif outcome.kind == REJECTED:
+        _failover(node, order, channel, f"failover from {channel} ({outcome.code})", now_ms,
+                  outcome.code)
     else:
         _fail(node, order, outcome.code or "SIGN_FAILED", now_ms)
 
@@ -208,9 +216,23 @@ def on_late_answer(node, channel: str, order_id: str, outcome, now_ms: int) -> N
     """An answer to a request paysys no longer waits for (it timed out, or a copy was already
     answered): only a charge it reports matters now, to compensation."""
     order = store.pay_order(node.conn, order_id)
-    if order is not None and order["status"] not in ACTIVE:
+    if order is None:
+        return
+    if order["status"] not in ACTIVE:
         for charge in _charges(outcome):
             compensation.charge_reported(node, channel, order, charge, now_ms)
+    elif channel != order["channel"]:
+        _left_behind(node, channel, order, outcome, now_ms)
+
+
+def _left_behind(node, channel: str, order: dict, outcome, now_ms: int) -> None:
+    """A charge at a channel the order has failed over from (its rejection or refusal was
+    for another copy of the request): the order is paid elsewhere, this money goes back."""
+    for charge in _charges(outcome):
+        if charge.channel_ref and charge.amount is not None and not compensation.known(
+                node, order["order_id"], charge.channel_ref):
+            compensation.hold_and_refund(node, order, channel, charge.channel_ref, charge.amount,
+                                         "late_success", now_ms)
 
 
 def on_pay(node, channel: str, order_id: str, req_id: str, outcome, now_ms: int) -> None:
@@ -220,7 +242,7 @@ def on_pay(node, channel: str, order_id: str, req_id: str, outcome, now_ms: int)
     if outcome.kind == SUCCESS:
         _succeed(node, order, outcome, now_ms)
     elif outcome.kind == REJECTED:
-        _failover(node, order, channel, f"{channel} rejected it ({outcome.code})", now_ms,
+        _failover(node, order, channel, f"failover from {channel} ({outcome.code})", now_ms,
                   outcome.code)
     elif outcome.kind == FAILURE:
         _fail(node, order, outcome.code or "DECLINED", now_ms)
@@ -319,9 +341,10 @@ def on_query(node, channel: str, order_id: str, req_id: str, outcome, now_ms: in
     elif outcome.kind == FAILURE:
         _fail(node, order, outcome.code or "DECLINED", now_ms)
     elif outcome.kind == CLOSED:
+        was_active = order["status"] in ACTIVE   # (not so only under the no_cas flaw)
         _move(node, order, "close", now_ms, error_code=order["error_code"] or "CLOSED")
         compensation.refund_held_legs(node, order, "partial", now_ms)
-        if node.adapters[channel].async_result:
+        if node.adapters[channel].async_result and was_active:
             _check(node, order, now_ms)   # a platform order may have been paid in part
         _finished(node, order, now_ms)
     elif outcome.kind == NOT_FOUND:
@@ -367,7 +390,13 @@ def on_notification(node, channel: str, body: dict, now_ms: int) -> None:
     node.event("channel.notify", notice.order_id, {"channel": channel, "valid": notice.valid,
                                                    "duplicate": duplicate})
     node.reply(notice.ack)
-    if order is None or order["channel"] != channel or notice.outcome.kind != SUCCESS:
+    if order is None or notice.outcome.kind != SUCCESS:
+        return
+    if order["channel"] != channel:
+        if order["status"] in ACTIVE:
+            _left_behind(node, channel, order, notice.outcome, now_ms)
+        else:
+            compensation.charge_reported(node, channel, order, notice.outcome, now_ms)
         return
     if _settled(node, channel, order, notice.outcome, now_ms):
         return

@@ -66,8 +66,9 @@ def compensate(node, order: dict, channel: str, charge_ref: str, amount: int, re
               "amount": amount, "currency": order["currency"], "status": R.CREATED.value,
               "channel": channel, "created_ms": now_ms, "updated_ms": now_ms, "error_code": "",
               "reason": reason, "charge_ref": charge_ref}
-    if node.flawed("no_notify_dedupe"):   # the same charge may come back: number each attempt
-        refund["refund_no"] += f":{refund['refund_id']}"
+    if node.flawed("no_notify_dedupe") or store.refund_by_merchant_no(
+            node.conn, refund["merchant_id"], refund["refund_no"]) is not None:
+        refund["refund_no"] += f":{refund['refund_id']}"   # a second try (or, flawed, a repeat)
     node.create_order("refund", refund, now_ms)
     _move(node, refund, "submit", now_ms)
     _send(node, refund, order, now_ms, first=True)
@@ -80,7 +81,7 @@ def _req_id(refund: dict) -> str:
 
 def _send(node, refund: dict, order: dict, now_ms: int, first: bool) -> None:
     req_id = _req_id(refund)
-    pay_req_id = store.pay_request_id(node.conn, order["order_id"])
+    pay_req_id = store.pay_request_id(node.conn, order["order_id"], refund["channel"])
     body = node.adapters[refund["channel"]].refund(req_id, pay_req_id, refund, order)
     call = node.call_channel if first else node.resend_channel
     call(refund["channel"], "refund", refund["refund_id"], req_id, body, now_ms)

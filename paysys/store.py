@@ -152,6 +152,12 @@ def pay_order(conn: sqlite3.Connection, order_id: str) -> dict | None:
     return _one(conn, _PAY_BY_ID, PAY_COLUMNS, (order_id,))
 
 
+def count_requests(conn: sqlite3.Connection, ref: str, kind: str) -> int:
+    (n,) = conn.execute("SELECT COUNT(*) FROM channel_requests WHERE ref=? AND kind=?",
+                        (ref, kind)).fetchone()
+    return n
+
+
 def request_kind(conn: sqlite3.Connection, req_id: str) -> str:
     """The operation (`pay`, `query`, …) of a request paysys sent, or "" if it sent none."""
     row = conn.execute("SELECT kind FROM channel_requests WHERE req_id=?", (req_id,)).fetchone()
@@ -284,12 +290,18 @@ def close_request(conn, req_id: str, status: str, result: str, now_ms: int) -> b
     return cur.rowcount == 1
 
 
-def pay_request_id(conn: sqlite3.Connection, order_id: str) -> str:
-    """The id of the order's latest pay request: queries, closes and refunds name it."""
-    row = conn.execute(
-        "SELECT req_id FROM channel_requests WHERE ref=? AND kind='pay' ORDER BY sent_ms DESC, req_id DESC "
-        "LIMIT 1", (order_id,),
-    ).fetchone()
+def pay_request_id(conn: sqlite3.Connection, order_id: str, channel: str | None = None) -> str:
+    """The id of the order's latest pay request (at `channel`, when given: the charge a
+    compensation refund takes back may be at a channel the order failed over from): queries,
+    closes and refunds name it."""
+    if channel is None:
+        row = conn.execute(
+            "SELECT req_id FROM channel_requests WHERE ref=? AND kind='pay' "
+            "ORDER BY sent_ms DESC, req_id DESC LIMIT 1", (order_id,)).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT req_id FROM channel_requests WHERE ref=? AND kind='pay' AND channel=? "
+            "ORDER BY sent_ms DESC, req_id DESC LIMIT 1", (order_id, channel)).fetchone()
     return row[0] if row else f"{order_id}.p1"
 
 

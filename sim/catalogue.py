@@ -25,6 +25,7 @@ INVARIANTS: dict[str, str] = {
     "idempotency": "each idempotency key has at most one effect: one payment order per key, "
                    "one refund order per refund number, one succeeded attempt per merchant order",
     "outbox_drained": "at the end, every outbox message has been delivered",
+    "events_published": "every final order and refund published its domain event (order.final, refund.final) at least once",
 }
 
 METRICS: dict[str, str] = {

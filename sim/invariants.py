@@ -259,6 +259,29 @@ def outbox_drained(conn: sqlite3.Connection) -> list[Violation]:
     } for r in rows]
 
 
+def events_published(conn: sqlite3.Connection) -> list[Violation]:
+    """Every order that reached a final status published its domain event (`order.final`,
+    `refund.final`) at least once: the outbox relay delivers at least once, crashes or not."""
+    rows = _rows(
+        conn,
+        f"""
+        WITH published AS (SELECT DISTINCT ref FROM events WHERE kind = 'publish')
+        SELECT 'pay' AS kind, order_id AS ref, status, updated_ms FROM pay_orders
+        WHERE status IN {_in(PAY_FINAL)} AND order_id NOT IN (SELECT ref FROM published)
+        UNION ALL
+        SELECT 'refund', refund_id, status, updated_ms FROM refund_orders
+        WHERE status IN {_in(REFUND_FINAL)} AND refund_id NOT IN (SELECT ref FROM published)
+        ORDER BY updated_ms, ref
+        """,
+    )
+    return [{
+        "ref": r["ref"], "kind": r["kind"], "status": r["status"], "updated_ms": r["updated_ms"],
+        "message": f"{'order' if r['kind'] == 'pay' else 'refund'} {r['ref']} is {r['status']} "
+                   f"but its {r['kind'] if r['kind'] == 'refund' else 'order'}.final event was "
+                   f"never published",
+    } for r in rows]
+
+
 CHECKS: dict[str, Callable[[sqlite3.Connection], list[Violation]]] = {
     "entries_balanced": entries_balanced,
     "trial_balance_zero": trial_balance_zero,
@@ -273,6 +296,7 @@ CHECKS: dict[str, Callable[[sqlite3.Connection], list[Violation]]] = {
     "duplicates_refunded": duplicates_refunded,
     "idempotency": idempotency,
     "outbox_drained": outbox_drained,
+    "events_published": events_published,
 }
 
 # Tables each check reads: the oracle names the missing ones instead of failing on SQL.
@@ -290,4 +314,5 @@ TABLES: dict[str, tuple[str, ...]] = {
     "duplicates_refunded": ("truth_txns", "pay_orders", "refund_orders"),
     "idempotency": ("pay_orders", "refund_orders"),
     "outbox_drained": ("outbox",),
+    "events_published": ("pay_orders", "refund_orders", "events"),
 }

@@ -33,6 +33,7 @@ from _node import (
 
 from paysys import ledger
 from paysys.config import NOTIFY_SCHEDULE_MS, QUERY_BACKOFF_MS
+from paysys.payments import CLOSE_MARGIN_MS
 from paysys.signing import verify
 
 MERCHANT = "merchant:M001"
@@ -247,7 +248,8 @@ def test_platform_pay_answers_with_the_code_url(d):
     order_id, unified = start_platform(d, "MO1")
     assert unified["type"] == "wx.unifiedorder"
     assert (unified["total_fee"], unified["fee_type"], unified["notify_url"]) == (2_000, "CNY", "paysys")
-    assert unified["time_expire"] == d.now + d.node.cfg.platform_expire_ms
+    # the platform's deadline is later than paysys's own close, so that paysys closes it
+    assert unified["time_expire"] == d.now + d.node.cfg.platform_expire_ms + CLOSE_MARGIN_MS
     fx = d.handle("wechat", wx_reply(unified, prepay_id="wx1", code_url="weixin://wxpay/1"))
     answer = one(sends(fx, MERCHANT, "pay.create.reply"))
     assert (answer["order_id"], answer["status"], answer["code_url"]) == (

@@ -74,12 +74,14 @@ def test_a_charge_in_suspense_and_its_refund_cancel_out(conn):
 
 
 def test_a_payment_completed_from_suspense_takes_the_money_out_of_it(conn):
-    ledger.post(conn, 1, "P1", "partial", ledger.suspense_lines("bank", "CNY", 300))
-    ledger.post(conn, 2, "P1", "partial", ledger.suspense_lines("bank", "CNY", 700))
+    # each leg's channel cost is booked with the leg (the channel kept it then)
+    ledger.post(conn, 1, "P1", "partial", ledger.suspense_lines("bank", "CNY", 300, 1))
+    ledger.post(conn, 2, "P1", "partial", ledger.suspense_lines("bank", "CNY", 700, 1))
     lines = ledger.from_suspense(payment_lines("bank", "M1", "CNY", 1000, 6, 2), "bank")
     ledger.post(conn, 3, "P1", "payment", lines)
     assert ledger.balance(conn, "liability:suspense", "CNY") == 0
     assert ledger.balance(conn, "asset:channel:bank", "CNY") == 998
+    assert ledger.balance(conn, "expense:channel:bank", "CNY") == 2
     assert ledger.balance(conn, "liability:merchant:M1", "CNY") == 994
 
 

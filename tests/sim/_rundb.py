@@ -154,6 +154,7 @@ class World:
             ])
         elif status == "FAILED":
             self.truth_txn(channel, order_id, "pay", amount, 0, status="DECLINED")
+        self.event("publish", order_id, topic="order.final", status=status)
         return order_id
 
     def refund(self, order_id: str, amount: int, status: str = "SUCCEEDED",
@@ -180,6 +181,7 @@ class World:
             ])
             self.conn.execute("UPDATE pay_orders SET refunded = refunded + ? WHERE order_id = ?",
                               (amount, order_id))
+        self.event("publish", refund_id, topic="refund.final", status=status)
         return refund_id
 
     def notification(self, ref: str, status: str = "acked", attempts: int = 1,

@@ -49,7 +49,13 @@ class Run:
             "refunded": 0, "created_ms": now, "updated_ms": now, "channel_ref": channel_ref,
             "notify_url": "", "error_code": "", "attempt": attempt, "idempotency_key": key,
             "received": received})
+        self.published(oid, now)
         return oid
+
+    def published(self, ref: str, now: int) -> None:
+        """The domain event every final order publishes (events_published)."""
+        self.conn.execute("INSERT INTO events (at_ms, kind, ref, src, dst, data) "
+                          "VALUES (?, 'publish', ?, 'paysys', '', '{}')", (now, ref))
 
     def charge(self, oid: str, txn: str, amount: int = 10_000, currency: str = "CNY") -> str:
         """A successful charge at the bank (ground truth)."""
@@ -69,6 +75,7 @@ class Run:
             "refund_no": refund_no or f"RN{self.n}", "amount": amount, "currency": "CNY",
             "status": status, "channel": "bank", "created_ms": now, "updated_ms": now,
             "error_code": "", "reason": reason, "charge_ref": charge_ref})
+        self.published(rid, now)
         if status == "SUCCEEDED" and truth:
             self.conn.execute("INSERT INTO truth_txns VALUES ('bank', ?, ?, 'refund', ?, 0, "
                               "'CNY', 'SUCCESS', ?)", (rid, f"B{rid}", amount, self.tick()))
@@ -346,3 +353,13 @@ def test_database_on_disk_is_a_plain_sqlite_file(run, tmp_path):
     run.conn.close()
     conn = sqlite3.connect(tmp_path / "run.db")
     assert all(not check(conn) for check in CHECKS.values())
+
+
+def test_final_order_or_refund_that_never_published_its_event(run):
+    oid = paid(run)
+    rid = run.refund(oid, 4_000)
+    run.conn.execute("DELETE FROM events WHERE kind = 'publish'")
+    violations = fired(run)["events_published"]
+    assert [v["ref"] for v in violations] == [oid, rid]
+    assert "order.final event was never published" in violations[0]["message"]
+    assert "refund.final event was never published" in violations[1]["message"]
