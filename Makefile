@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check bench install clean
+.PHONY: demo test check bench resilience flaws fuzz install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,21 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/paysim bench
+
+resilience: $(STAMP)
+	@$(BIN)/paysim suite scenarios/resilience --out out/resilience --junit out/resilience/junit.xml
+
+# every flaw scenario must fail (exit 1): the suite's exit code is inverted
+flaws: $(STAMP)
+	@mkdir -p out/flaws; for f in scenarios/flaws/*.toml; do \
+	  $(BIN)/paysim run $$f --db out/flaws/$$(basename $$f .toml).db > /dev/null 2>&1; rc=$$?; \
+	  if [ $$rc -eq 1 ]; then echo "caught   $$f"; else echo "MISSED   $$f (exit $$rc)"; exit 1; fi; \
+	done
+
+BUDGET ?= 200
+SEEDS ?= 4
+fuzz: $(STAMP)
+	@seq 1 $(SEEDS) | xargs -P 2 -I{} $(BIN)/paysim fuzz --budget $(BUDGET) --seed {} --out out/fuzz
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis
