@@ -19,7 +19,7 @@ sweeps now and then for orders still in flight long after their last change and 
 so that nothing stays stuck even if a timer was lost.
 """
 
-from paysys import ledger, payments, refunds, store
+from paysys import ledger, paid, payments, refunds, store
 
 JANITOR_MS = 15 * 60_000       # how often the janitor sweeps
 STUCK_MS = 60 * 60_000         # an order in flight this long without a change is looked at
@@ -51,10 +51,10 @@ def charge_reported(node, channel: str, order: dict, outcome, now_ms: int) -> No
     node.event("channel.late_charge", order["order_id"],
                {"channel": channel, "charge_ref": ref, "amount": amount, "status": status})
     reopen = (status in ("FAILED", "CLOSED") and node.cfg.late_success == "reopen"
-              and amount == order["amount"] and not payments.other_attempt_paid(node, order))
+              and amount == order["amount"] and not paid.other_attempt_paid(node, order))
     if reopen:
         record(node, order, channel, ref, amount, True, now_ms)
-        payments.succeed_late(node, order, outcome, now_ms)
+        paid.succeed_late(node, order, outcome, now_ms)
         return
     reason = "double_charge" if status in ("SUCCEEDED", "HELD", "DUPLICATE") else "late_success"
     hold_and_refund(node, order, channel, ref, amount, reason, now_ms)

@@ -7,7 +7,7 @@ resolves it too. A "not found" answer is never taken as failure without first cl
 order at the channel, so that a late request cannot charge the user afterwards.
 """
 
-from paysys import compensation, ledger, store
+from paysys import compensation, ledger, paid, store
 from paysys.channels.base import CLOSED, FAILURE, NOT_FOUND, PENDING, REJECTED, SUCCESS, Outcome
 from paysys.errors import GatewayError
 from paysys.orders import PayStatus, is_final
@@ -69,7 +69,7 @@ def create(node, src: str, body: dict, now_ms: int) -> None:
     }
     node.create_order("pay", order, now_ms)
     if decision.outcome == "BLOCK":
-        _move(node, order, "block", now_ms, error_code="RISK_BLOCKED")
+        move(node, order, "block", now_ms, error_code="RISK_BLOCKED")
         node.publish("order.final", order_id, {"status": order["status"]}, now_ms)
         node.answer(src, body, {"type": "pay.create.reply", "ok": False, "code": "RISK_BLOCKED",
                                 "message": f"blocked by risk rule {decision.rule}",
@@ -77,7 +77,7 @@ def create(node, src: str, body: dict, now_ms: int) -> None:
                     now_ms, deferred=False)
         return
     if decision.outcome == "CHALLENGE":
-        _move(node, order, "challenge", now_ms)
+        move(node, order, "challenge", now_ms)
         otp = node.otps[order_id] = node.risk.new_otp()
         node.send("sms", {"type": "sms.otp", "user_id": order["user_id"], "order_id": order_id,
                           "merchant_id": merchant_id, "otp": otp})
@@ -97,8 +97,8 @@ def confirm_otp(node, src: str, body: dict, now_ms: int) -> None:
                            "order_id")
     expected = node.otps.pop(order["order_id"], None)
     if expected is None or not node.risk.check_otp(expected, body["otp"]):
-        _move(node, order, "otp_fail", now_ms, error_code="OTP_INVALID")
-        _finished(node, order, now_ms)
+        move(node, order, "otp_fail", now_ms, error_code="OTP_INVALID")
+        finished(node, order, now_ms)
         reply = _order_view(order, "pay.confirm_otp")
         reply.update(ok=False, code="OTP_INVALID", message="the one-time password is wrong", field="otp")
         node.answer(src, body, reply, now_ms, deferred=False)
@@ -121,7 +121,7 @@ def _merchant_order(node, body: dict) -> dict:
 
 def submit(node, order: dict, event: str, now_ms: int) -> None:
     """The order leaves for its channel."""
-    _move(node, order, event, now_ms)
+    move(node, order, event, now_ms)
     _to_channel(node, order, now_ms)
 
 
@@ -240,7 +240,7 @@ def on_pay(node, channel: str, order_id: str, req_id: str, outcome, now_ms: int)
     if _settled(node, channel, order, outcome, now_ms):
         return
     if outcome.kind == SUCCESS:
-        _succeed(node, order, outcome, now_ms)
+        paid.succeed(node, order, outcome, now_ms)
     elif outcome.kind == REJECTED:
         _failover(node, order, channel, f"failover from {channel} ({outcome.code})", now_ms,
                   outcome.code)
@@ -253,7 +253,7 @@ def on_pay(node, channel: str, order_id: str, req_id: str, outcome, now_ms: int)
                               (outcome.channel_ref, order_id))
             node.release_answer(order_id, lambda t: _order_view(order, t, code_url), now_ms)
         else:
-            _schedule_query(node, order_id, 0, now_ms)
+            schedule_query(node, order_id, 0, now_ms)
             node.release_answer(order_id, lambda t: _order_view(order, t), now_ms)
     else:
         _unknown(node, order, now_ms)
@@ -295,12 +295,12 @@ def _failover(node, order: dict, channel: str, why: str, now_ms: int, code: str)
 
 def _unknown(node, order: dict, now_ms: int) -> None:
     if order["status"] == P.PROCESSING.value:
-        _move(node, order, "timeout", now_ms)
-    _schedule_query(node, order["order_id"], 0, now_ms)
+        move(node, order, "timeout", now_ms)
+    schedule_query(node, order["order_id"], 0, now_ms)
     node.release_answer(order["order_id"], lambda t: _order_view(order, t), now_ms)
 
 
-def _schedule_query(node, order_id: str, attempt: int, now_ms: int) -> None:
+def schedule_query(node, order_id: str, attempt: int, now_ms: int) -> None:
     if node.flawed("no_query"):
         return   # the flaw: the order waits for a notification that may never come
     backoff = node.cfg.query_backoff_ms
@@ -327,39 +327,39 @@ def on_query(node, channel: str, order_id: str, req_id: str, outcome, now_ms: in
     if listed:   # several charges (legs of a partial payment, a double charge): each in turn
         for charge in _charges(outcome):
             if order["status"] in ACTIVE:
-                _succeed(node, order, charge, now_ms)
+                paid.succeed(node, order, charge, now_ms)
             else:
                 compensation.charge_reported(node, channel, order, charge, now_ms)
         if order["status"] in ACTIVE:
-            _schedule_query(node, order_id, attempt + 1, now_ms)
+            schedule_query(node, order_id, attempt + 1, now_ms)
         return
     if outcome.kind == SUCCESS:
         if outcome.amount is None:  # "already paid" without the details: ask for them
-            _schedule_query(node, order_id, 0, now_ms)
+            schedule_query(node, order_id, 0, now_ms)
         else:
-            _succeed(node, order, outcome, now_ms)
+            paid.succeed(node, order, outcome, now_ms)
     elif outcome.kind == FAILURE:
         _fail(node, order, outcome.code or "DECLINED", now_ms)
     elif outcome.kind == CLOSED:
         was_active = order["status"] in ACTIVE   # (not so only under the no_cas flaw)
-        _move(node, order, "close", now_ms, error_code=order["error_code"] or "CLOSED")
+        move(node, order, "close", now_ms, error_code=order["error_code"] or "CLOSED")
         compensation.refund_held_legs(node, order, "partial", now_ms)
         if node.adapters[channel].async_result and was_active:
-            _check(node, order, now_ms)   # a platform order may have been paid in part
-        _finished(node, order, now_ms)
+            paid.check(node, order, now_ms)   # a platform order may have been paid in part
+        finished(node, order, now_ms)
     elif outcome.kind == NOT_FOUND:
-        _close_at_channel(node, order, now_ms)
+        close_at_channel(node, order, now_ms)
     else:
-        _schedule_query(node, order_id, attempt + 1, now_ms)
+        schedule_query(node, order_id, attempt + 1, now_ms)
 
 
 def on_query_timeout(node, channel: str, order_id: str, req_id: str, now_ms: int) -> None:
     order = store.pay_order(node.conn, order_id)
     if order is not None and order["status"] in ACTIVE:
-        _schedule_query(node, order_id, node.query_attempts.get(order_id, 0) + 1, now_ms)
+        schedule_query(node, order_id, node.query_attempts.get(order_id, 0) + 1, now_ms)
 
 
-def _close_at_channel(node, order: dict, now_ms: int) -> None:
+def close_at_channel(node, order: dict, now_ms: int) -> None:
     """Close the order at the channel; only its confirmation makes the order CLOSED."""
     req_id = node.req_id(order["order_id"], "close")
     body = node.adapters[order["channel"]].close(store.pay_request_id(node.conn, order["order_id"]), order)
@@ -369,15 +369,15 @@ def _close_at_channel(node, order: dict, now_ms: int) -> None:
 def on_expire_due(node, order_id: str, arg: int, now_ms: int) -> None:
     order = store.pay_order(node.conn, order_id)
     if order is not None and order["status"] in ACTIVE:
-        _close_at_channel(node, order, now_ms)
+        close_at_channel(node, order, now_ms)
 
 
 def on_otp_expire(node, order_id: str, arg: int, now_ms: int) -> None:
     order = store.pay_order(node.conn, order_id)
     if order is not None and order["status"] == P.CHALLENGE.value:
         node.otps.pop(order_id, None)
-        _move(node, order, "expire", now_ms, error_code="OTP_EXPIRED")
-        _finished(node, order, now_ms)
+        move(node, order, "expire", now_ms, error_code="OTP_EXPIRED")
+        finished(node, order, now_ms)
 
 
 def on_notification(node, channel: str, body: dict, now_ms: int) -> None:
@@ -400,97 +400,7 @@ def on_notification(node, channel: str, body: dict, now_ms: int) -> None:
         return
     if _settled(node, channel, order, notice.outcome, now_ms):
         return
-    _succeed(node, order, notice.outcome, now_ms)
-
-
-def other_attempt_paid(node, order: dict) -> bool:
-    """Whether another payment attempt of the same merchant order has succeeded."""
-    return node.conn.execute(
-        "SELECT 1 FROM pay_orders WHERE merchant_id=? AND merchant_order_no=? AND order_id<>? "
-        "AND status='SUCCEEDED'", (order["merchant_id"], order["merchant_order_no"],
-                                   order["order_id"])).fetchone() is not None
-
-
-def _succeed(node, order: dict, outcome, now_ms: int) -> None:
-    """The channel reports a charge for an order in flight (see compensation.py's table)."""
-    amount, ref, channel = outcome.amount, outcome.channel_ref, order["channel"]
-    if amount is None:
-        _schedule_query(node, order["order_id"], 0, now_ms)   # paid, but how much? ask
-        return
-    if ref and compensation.known(node, order["order_id"], ref):
-        return   # a repeat of a charge already counted (a leg of a partial payment)
-    if amount != order["amount"] and not node.flawed("trust_notified_amount"):
-        _other_amount(node, order, outcome, now_ms)
-        return
-    if other_attempt_paid(node, order) and not node.flawed("no_idempotency"):
-        compensation.record(node, order, channel, ref, amount, False, now_ms)
-        _move(node, order, "duplicate", now_ms, channel_ref=ref, received=amount,
-              error_code="DUPLICATE_PAYMENT")
-        compensation.to_suspense(node, order, channel, amount, now_ms)
-        compensation.refund(node, order, channel, ref, amount, "duplicate", now_ms)
-        _finished(node, order, now_ms)
-        return
-    compensation.record(node, order, channel, ref, amount, True, now_ms)
-    _pay_in_full(node, order, ref, "success", now_ms)
-
-
-def _pay_in_full(node, order: dict, ref: str, event: str, now_ms: int,
-                 from_suspense: bool = False) -> None:
-    merchant_fee = node.merchant_fees[order["merchant_id"]].fee(order["amount"])
-    channel_cost = node.channels[order["channel"]].fee.fee(order["amount"])
-    _move(node, order, event, now_ms, channel_ref=ref, merchant_fee=merchant_fee,
-          channel_cost=channel_cost, received=order["amount"])
-    lines = ledger.payment_lines(order["channel"], order["merchant_id"], order["currency"],
-                                 order["amount"], merchant_fee, channel_cost)
-    if from_suspense:
-        lines = ledger.from_suspense(lines, order["channel"])
-    post(node, order["order_id"], "payment", lines, now_ms)
-    _finished(node, order, now_ms)
-
-
-def succeed_late(node, order: dict, outcome, now_ms: int) -> None:
-    """Policy "reopen": a closed or failed order whose charge the channel reports late is paid."""
-    _pay_in_full(node, order, outcome.channel_ref, "late_success", now_ms)
-
-
-def _other_amount(node, order: dict, outcome, now_ms: int) -> None:
-    """A charge of another amount than the order's: never marked paid as it is."""
-    channel, ref, amount = order["channel"], outcome.channel_ref, outcome.amount
-    node.event("channel.amount_mismatch", order["order_id"],
-               {"expected": order["amount"], "reported": amount, "charge_ref": ref})
-    received = order["received"] + amount
-    partial = node.adapters[channel].async_result and received < order["amount"]
-    compensation.record(node, order, channel, ref, amount, False, now_ms)
-    compensation.to_suspense(node, order, channel, amount, now_ms)
-    policy = node.cfg.partial_payment
-    if partial and policy in ("complete", "refund"):
-        node.conn.execute("UPDATE pay_orders SET received=? WHERE order_id=?",
-                          (received, order["order_id"]))
-        order["received"] = received
-        if policy == "refund":   # no more of it: refund this leg, CLOSED once the close is confirmed
-            compensation.refund(node, order, channel, ref, amount, "partial", now_ms)
-            _close_at_channel(node, order, now_ms)
-        return   # "complete": the rest may come before the order expires, else the legs are refunded
-    if received == order["amount"] and policy == "complete" and order["received"] > 0:
-        compensation.keep_legs(node, order["order_id"])   # the last leg completes it
-        _pay_in_full(node, order, ref, "success", now_ms, from_suspense=True)
-        return
-    code = "PARTIAL_PAYMENT" if partial else "AMOUNT_MISMATCH"
-    _move(node, order, "hold", now_ms, channel_ref=ref, received=received, error_code=code)
-    _check(node, order, now_ms)
-    _finished(node, order, now_ms)
-
-
-def _check(node, order: dict, now_ms: int) -> None:
-    """One last query of an order that just became final without a clean charge: its answer
-    lists every charge, and any charge nobody reported (a lost notification, a second charge)
-    goes to compensation."""
-    if node.flawed("no_query"):
-        return
-    req_id = node.req_id(order["order_id"], "query")
-    body = node.adapters[order["channel"]].query(store.pay_request_id(node.conn, order["order_id"]),
-                                                 order)
-    node.call_channel(order["channel"], "query", order["order_id"], req_id, body, now_ms)
+    paid.succeed(node, order, notice.outcome, now_ms)
 
 
 def post(node, ref: str, memo: str, lines: list, now_ms: int) -> None:
@@ -500,11 +410,11 @@ def post(node, ref: str, memo: str, lines: list, now_ms: int) -> None:
 
 
 def _fail(node, order: dict, code: str, now_ms: int) -> None:
-    _move(node, order, "decline", now_ms, error_code=code)
-    _finished(node, order, now_ms)
+    move(node, order, "decline", now_ms, error_code=code)
+    finished(node, order, now_ms)
 
 
-def _finished(node, order: dict, now_ms: int) -> None:
+def finished(node, order: dict, now_ms: int) -> None:
     """The order reached a final state: answer a waiting request, notify, publish."""
     node.release_answer(order["order_id"], lambda t: _order_view(order, t), now_ms)
     node.forget(order["order_id"], ("sign", "pay", "query", "close"))
@@ -516,7 +426,7 @@ def _finished(node, order: dict, now_ms: int) -> None:
     node.publish("order.final", order["order_id"], {"status": order["status"]}, now_ms)
 
 
-def _move(node, order: dict, event: str, now_ms: int, **changes) -> None:
+def move(node, order: dict, event: str, now_ms: int, **changes) -> None:
     node.move("pay", order, event, now_ms, **changes)
 
 
