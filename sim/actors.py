@@ -298,16 +298,22 @@ class Actors:
         keys = self.merchants.get(merchant_id)
         rng = self.rng_endpoint
         delay = self.sc.merchants.endpoint_latency.sample(rng)
+        ref, log = body.get("order_id", ""), self.world.log
         for fault in self.world.network.merchant_faults("merchant_slow", dst, now):
-            delay += fault.extra.sample(fault.rng) if fault.extra is not None else 0
+            extra = fault.extra.sample(fault.rng) if fault.extra is not None else 0
+            delay += extra
+            log.add(now, "fault.fired", ref, dst, src, {"fault_id": fault.fault_id,
+                                                        "kind": "merchant_slow", "extra_ms": extra})
         answer = "success"
         if keys is None or not verify(body, keys.secret):
             answer = "fail"
-        elif self.world.network.merchant_faults("merchant_error", dst, now) or \
-                rng.random() < self.sc.merchants.endpoint_error_probability:
+        elif errors := self.world.network.merchant_faults("merchant_error", dst, now):
             answer = "fail"
-            self.world.log.add(now, "merchant.error", body.get("order_id", ""), dst, src,
-                               {"notify_id": body.get("notify_id", "")})
+            log.add(now, "merchant.error", ref, dst, src,
+                    {"notify_id": body.get("notify_id", ""), "fault_id": errors[0].fault_id})
+        elif rng.random() < self.sc.merchants.endpoint_error_probability:
+            answer = "fail"
+            log.add(now, "merchant.error", ref, dst, src, {"notify_id": body.get("notify_id", "")})
         reply = {"type": f"{body['type']}.reply", "notify_id": body.get("notify_id", ""),
                  "body": answer}
         self.world.send(dst, src, reply, delay)
