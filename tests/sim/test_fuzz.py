@@ -42,7 +42,8 @@ def test_every_generated_scenario_is_valid(data):
 def test_generation_covers_every_kind_of_the_catalogue_and_both_buggify_values():
     seen, buggify = set(), set()
 
-    @settings(max_examples=200, database=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=300, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
     @given(scenarios(fz.BASE))
     def collect(data):
         seen.update(f["kind"] for f in data["faults"])
