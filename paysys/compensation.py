@@ -26,12 +26,11 @@ STUCK_MS = 60 * 60_000         # an order in flight this long without a change i
 
 
 def record(node, order: dict, channel: str, charge_ref: str, amount: int, kept: bool,
-           now_ms: int) -> bool:
-    """Record a charge the channel reported; False when it was already known (a repeat)."""
-    cur = node.conn.execute(
+           now_ms: int) -> None:
+    """Record a charge the channel reported (once: a repeat is ignored; `known` tells)."""
+    node.conn.execute(
         "INSERT OR IGNORE INTO charges (order_id, channel_ref, channel, amount, kept, at_ms) "
         "VALUES (?,?,?,?,?,?)", (order["order_id"], charge_ref, channel, amount, int(kept), now_ms))
-    return cur.rowcount == 1 or node.flawed("no_notify_dedupe")
 
 
 def known(node, order_id: str, charge_ref: str) -> bool:
