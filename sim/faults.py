@@ -140,9 +140,4 @@ FAULTS: dict[str, FaultKind] = {
                                            "(its messages are lost)")}),
 }
 
-FAMILIES = ("network", "merchant", "channel", "user", "process")
 CRASH_DOWNTIME_MS = 5_000
-
-
-def kinds(family: str) -> tuple[str, ...]:
-    return tuple(k for k, f in FAULTS.items() if f.family == family)
