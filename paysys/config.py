@@ -36,6 +36,50 @@ class ChannelConfig:
 
 
 @dataclass(frozen=True)
+class SettlementRule:
+    """How one merchant is settled: the cycle ("D+0" the same day, "T+1" the next day, "T+<n>"
+    n days later: a risk hold), the minimum amount paid out (less is carried to the next batch),
+    and its profit sharing (分账): receiver merchant id -> basis points of each payment."""
+
+    cycle: str = "T+1"
+    min_amount: int = 0
+    splits: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def days(self) -> int:
+        """0 for D+0, n for T+n."""
+        return 0 if self.cycle == "D+0" else int(self.cycle[2:])
+
+
+@dataclass(frozen=True)
+class BackOffice:
+    """The calendar jobs (paysys/backoffice.py): statement reconciliation, settlement, positions
+    and the accounting day. Times of day are local (UTC+8) offsets from midnight, in ms."""
+
+    recon: bool = False                      # download and reconcile the channels' statements
+    settlement: bool = False                 # settle merchants (implies the accounting day)
+    recon_time_ms: int = 10 * HOUR           # first download try of D's file, on D+1
+    recon_retry_ms: int = HOUR               # then every hour while the file is not ready
+    late_after_ms: int = 12 * HOUR           # a file received after this (on D+1) is late
+    give_up_ms: int = 24 * HOUR              # no file this long after the first try: missing
+    carry: int = 1                           # files a row of ours may wait for in the buffer
+    settle_time_ms: int = 11 * HOUR          # the T+n settlement batch
+    same_day_time_ms: int = 23 * HOUR + 30 * MINUTE   # the D+0 settlement batch
+    payout_channel: str = ""                 # the bank that pays merchants out (代付)
+    reserve: int = 0                         # the platform's reserve (备付金) at that bank
+    position_floor: int = 0                  # keep the payout position at least this high
+    rules: dict[str, SettlementRule] = field(default_factory=dict)   # per merchant
+    default_rule: SettlementRule = SettlementRule()
+
+    @property
+    def enabled(self) -> bool:
+        return self.recon or self.settlement
+
+    def rule(self, merchant_id: str) -> SettlementRule:
+        return self.rules.get(merchant_id, self.default_rule)
+
+
+@dataclass(frozen=True)
 class PaySysConfig:
     merchants: tuple[Merchant, ...]
     channels: tuple[ChannelConfig, ...]
@@ -53,4 +97,5 @@ class PaySysConfig:
     partial_payment: str = "hold"          # hold | refund | complete
     late_success: str = "refund"           # refund | reopen
     commit_every: int = 500                # units of work per commit (1: every unit is durable)
+    backoffice: BackOffice = BackOffice()
     extra: dict = field(default_factory=dict)

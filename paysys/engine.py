@@ -19,7 +19,7 @@ import itertools
 import random
 import sqlite3
 
-from paysys import agreements, compensation, notify, outbox, payments, refunds, store
+from paysys import agreements, backoffice, compensation, notify, outbox, payments, refunds, store
 from paysys.channels import ADAPTERS
 from paysys.config import PaySysConfig
 from paysys.errors import GatewayError
@@ -90,6 +90,7 @@ class PaySys:
         self._abort = False
         self.dead = False
         self.janitor_armed = False
+        self.backoffice_armed = False
         self._last_ms: int | None = None
         self._units = 0
         self._notifying: set[str] = set()    # notifications still pending (cache of the table)
@@ -500,6 +501,9 @@ class PaySys:
     def _housekeeping(self, now_ms: int) -> None:
         if not self.janitor_armed:
             self.arm_janitor(now_ms)
+        if not self.backoffice_armed:
+            self.backoffice_armed = True
+            backoffice.arm(self, now_ms)
         if self._housekeeping_at is None:
             self._housekeeping_at = now_ms + HOUSEKEEPING_MS
         elif now_ms >= self._housekeeping_at:
@@ -540,6 +544,8 @@ class PaySys:
             self._reserved[merchant_id] = total
         payments.recover(self, now_ms)
         refunds.recover(self, now_ms)
+        self.backoffice_armed = True
+        backoffice.arm(self, now_ms)
         self.event("paysys.recovered", "", {"inflight": len(self.inflight),
                                             "outbox": len(self._relay)})
 
@@ -564,3 +570,6 @@ TIMERS = {
     "refund_retry": refunds.on_retry_due, "unsign_retry": agreements.on_retry_due,
     "janitor": compensation.on_janitor_due,
 }
+for _ours, _theirs in ((FLOWS, backoffice.FLOWS), (TIMEOUTS, backoffice.TIMEOUTS),
+                       (REFUSED, backoffice.REFUSED), (TIMERS, backoffice.TIMERS)):
+    _ours.update(_theirs)

@@ -29,6 +29,11 @@ QUERY = {"SUCCESS": SUCCESS, "DECLINED": FAILURE, "PROCESSING": PENDING,
 REFUND = {"SUCCESS": SUCCESS, "DECLINED": FAILURE, "ERROR/SYSTEM_BUSY": FAILURE, "ERROR": UNKNOWN,
           "REJECTED": REJECTED}
 SIGN = {"OK": SUCCESS, "DECLINED": FAILURE, "REJECTED": REJECTED}
+# payouts to merchants and transfers from the reserve: the money moved, or it did not
+MOVE = {"SUCCESS": SUCCESS, "DECLINED": FAILURE, "ERROR/SYSTEM_BUSY": FAILURE, "ERROR": UNKNOWN,
+        "REJECTED": REJECTED}
+BILL = {"SUCCESS": SUCCESS, "NOT_READY": PENDING, "REJECTED": REJECTED,
+        "ERROR/SYSTEM_BUSY": REJECTED}
 
 
 def _key(table: dict, reply: dict) -> str:
@@ -67,7 +72,30 @@ class BankAdapter:
             body["orig_txn_id"] = refund["charge_ref"]
         return body
 
+    def statement(self, req_id: str, date: str) -> dict:
+        """Download the MT940 statement of local business day `date` ("2026-11-02")."""
+        return {"type": "bank.statement", "req_id": req_id, "date": date}
+
+    def payout(self, req_id: str, account: str, amount: int, currency: str) -> dict:
+        """Pay `amount` from the platform's account to `account` (代付: a merchant's settlement)."""
+        return {"type": "bank.payout", "req_id": req_id, "account": account, "amount": amount,
+                "currency": currency}
+
+    def transfer(self, req_id: str, amount: int, currency: str) -> dict:
+        """Move `amount` from the platform's reserve to its payout position at this bank."""
+        return {"type": "bank.transfer", "req_id": req_id, "from": "reserve", "to": "platform",
+                "amount": amount, "currency": currency}
+
     def classify(self, op: str, reply: dict) -> Outcome:
+        if op == "bill":
+            outcome = classify(BILL, _key(BILL, reply), reply.get("code", "") or reply.get("result", ""))
+            if outcome.kind == SUCCESS and isinstance(reply.get("content"), str):
+                return Outcome(SUCCESS, "", extra={"format": reply.get("format", "mt940"),
+                                                   "content": reply["content"]})
+            return outcome if outcome.kind != SUCCESS else Outcome(UNKNOWN, "NO_CONTENT")
+        if op in ("payout", "transfer"):
+            return classify(MOVE, _key(MOVE, reply), reply.get("code", "") or "",
+                            reply.get("bank_txn_id", "") or "", as_amount(reply.get("amount")))
         if op == "sign":
             return classify(SIGN, reply.get("result", ""), reply.get("code", ""),
                             reply.get("agreement_no", ""))

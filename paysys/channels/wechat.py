@@ -61,7 +61,14 @@ class WeChatAdapter:
             body["transaction_id"] = refund["charge_ref"]
         return body
 
+    def statement(self, req_id: str, date: str) -> dict:
+        """Download the bill of local business day `date` ("2026-11-02")."""
+        return {"type": "wx.downloadbill", "req_id": req_id, "bill_date": date.replace("-", ""),
+                "bill_type": "ALL"}
+
     def classify(self, op: str, reply: dict) -> Outcome:
+        if op == "bill":
+            return _bill(reply)
         if reply.get("return_code") != "SUCCESS":
             return Outcome(UNKNOWN, reply.get("return_msg", "") or "COMMUNICATION_FAIL")
         err = reply.get("err_code", "")
@@ -101,3 +108,16 @@ class WeChatAdapter:
         if body.get("transaction_id"):   # which charge's notifications this acknowledgement stops
             ack["transaction_id"] = body["transaction_id"]
         return Notice(True, order_id, outcome, ack)
+
+
+def _bill(reply: dict) -> Outcome:
+    """A bill download: the file (SUCCESS, `extra` = format and content), not there yet
+    (PENDING: "No Bill Exist"), refused before anything was done, or unknown."""
+    if reply.get("return_code") == "SUCCESS" and isinstance(reply.get("content"), str):
+        return Outcome(SUCCESS, "", extra={"format": reply.get("format", "wechat"),
+                                           "content": reply["content"]})
+    if reply.get("return_msg") == "No Bill Exist":
+        return Outcome(PENDING, "NOT_READY")
+    if reply.get("err_code", "") in NOTHING_DONE:
+        return Outcome(REJECTED, reply["err_code"])
+    return Outcome(UNKNOWN, reply.get("return_msg", "") or reply.get("err_code", ""))
