@@ -152,6 +152,9 @@ def _targets(spec: FaultKind, parsed: Scenario) -> list[str]:
         return ["paysys | " + ", ".join(_others(parsed))]   # _fault draws the other side
     if spec.target == "merchant":
         return ["merchant:*", *(f"merchant:{m}" for m in parsed.merchant_ids)]
+    if spec.family == "statement" and parsed.recon is None:
+        return []       # statement files are only read by a scenario that reconciles
     if spec.target == "channel":
-        return [c.id for c in parsed.channels if c.kind in spec.channel_kinds]
+        return [c.id for c in parsed.channels if c.kind in spec.channel_kinds
+                and (spec.family != "statement" or c.statement in spec.formats)]
     return ["users"] if spec.target == "users" else ["paysys"]

@@ -13,6 +13,7 @@ from faker.config import AVAILABLE_LOCALES
 
 from paysys.flaws import FLAWS
 from paysys.money import CURRENCIES
+from sim import _scenario_backoffice as backoffice
 from sim.catalogue import INVARIANTS, METRICS
 from sim.distributions import Dist
 from sim.durations import FieldError, format_duration, parse_duration, show
@@ -43,8 +44,10 @@ SIGN_TYPES = ("MD5", "HMAC-SHA256")
 PARTIAL_PAYMENT = ("hold", "refund", "complete")
 LATE_SUCCESS = ("refund", "reopen")
 RESERVED_IDS = ("paysys", "sms")
+STATEMENT_FORMATS = {"bank": ("mt940",), "wechat": ("wechat", "alipay")}   # the first: default
 SECTIONS = ("scenario", "population", "traffic", "channels", "network", "routing", "risk",
-            "merchants", "notifications", "paysys", "faults", "expectations")
+            "merchants", "notifications", "paysys", "faults", "expectations", "recon",
+            "settlement")
 
 _LOGNORMAL = "lognormal"
 DEFAULTS: dict[str, dict] = {
@@ -71,7 +74,8 @@ DEFAULTS: dict[str, dict] = {
         "products": None, "priority": 1, "fee": {}, "limits": {}, "timeout": "3s",
         "capacity": 50, "max_queue": "2s",
         "service_time": {"dist": _LOGNORMAL, "median": 80, "p99": 500},
-        "duplicate_notify_probability": None, "api_key": None,
+        "duplicate_notify_probability": None, "api_key": None, "statement": None,
+        "statement_ready": "9h",
     },
     "fee": {"rate_bp": 0, "fixed": 0, "min": 0, "max": 0},
     "limits": {"min": 1, "max": 1000000000},
@@ -87,6 +91,10 @@ DEFAULTS: dict[str, dict] = {
                                    "60m", "3h", "3h", "3h", "6h", "6h"]},
     "paysys": {"flaws": [], "partial_payment": "hold", "late_success": "refund"},
     "faults": {"probability": 1.0, "extra": None},
+    "recon": {"time": "10h", "retry": "1h", "late_after": "12h", "give_up": "24h", "carry": 1},
+    "settlement": {"cycle": "T+1", "min_amount": 0, "splits": {}, "reserve": 0, "position_floor": 0, "time": "11h", "same_day_time": "23h30m",
+                   "merchants": {}},
+    "merchant_settlement": {"cycle": None, "min_amount": None, "splits": None},
     "expectations": {"invariants": "all", "metrics": {}},
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -94,6 +102,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "channels": ("id", "kind"),
     "link": ("latency",),
     "faults": ("kind", "target", "start", "end"),
+    "settlement": ("payout_channel",),
 }
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _CHANNEL_ID = re.compile(r"[a-z][a-z0-9_]*")
@@ -265,12 +274,19 @@ class Parser:
         traffic = self.traffic(data.get("traffic", {}))
         channels = self.channels(data.get("channels", _MISSING))
         self._channel_kinds = {c.id: c.kind for c in channels}
+        self._formats = {c.id: c.statement for c in channels}
         for product, share in traffic.products.items():
             if share > 0 and not any(product in c.products for c in channels):
                 raise self.fail(f"traffic.products.{product}",
                                 "expected a product some [[channels]] entry serves", share)
         nodes = ("paysys", *(c.id for c in channels),
                  *(f"merchant:M{i:03d}" for i in range(1, population.merchants + 1)), "merchant:*")
+        faults = self.faults(data.get("faults", []), nodes, duration_ms + grace_ms)
+        for f in faults:
+            if f.family == "statement" and "recon" not in data:
+                raise self.fail(f"faults[{f.index}].kind", "expected a [recon] section: a "
+                                f"{f.kind} fault acts on statement files, which only a "
+                                "reconciling payment system reads", f.kind)
         return Scenario(
             name=name, description=self.string(t["description"], "scenario.description"),
             path=self.path, seed=seed, start_ms=start_ms, duration_ms=duration_ms,
@@ -279,10 +295,13 @@ class Parser:
             routing=self.routing(data.get("routing", {})), risk=self.risk(data.get("risk", {})),
             merchants=self.merchants(data.get("merchants", {})),
             notifications=self.notifications(data.get("notifications", {})),
-            faults=self.faults(data.get("faults", []), nodes, duration_ms + grace_ms),
+            faults=faults,
             expectations=self.expectations(data.get("expectations", {})),
             paysys=self.paysys(data.get("paysys", {})),
             buggify=self.boolean(t["buggify"], "scenario.buggify"),
+            recon=backoffice.recon(self, data["recon"]) if "recon" in data else None,
+            settlement=backoffice.settlement(self, data["settlement"], channels, population)
+            if "settlement" in data else None,
         )
 
     def start(self, value, key: str) -> int:
@@ -377,8 +396,12 @@ class Parser:
         high = self.money(limits["max"], f"{key}.limits.max", low)
         api_key = f"key-{cid}" if t["api_key"] is None else self.string(
             t["api_key"], f"{key}.api_key", pattern=re.compile(r".+"), what="a non-empty string")
+        formats = STATEMENT_FORMATS[kind]
+        statement = formats[0] if t["statement"] is None else self.string(
+            t["statement"], f"{key}.statement", choices=formats)
         return Channel(
-            id=cid, kind=kind, products=products,
+            id=cid, kind=kind, products=products, statement=statement,
+            statement_ready_ms=self.duration(t["statement_ready"], f"{key}.statement_ready"),
             priority=self.integer(t["priority"], f"{key}.priority", 0),
             fee=fee, min_amount=low, max_amount=high,
             timeout_ms=self.duration(t["timeout"], f"{key}.timeout", positive=True),
@@ -507,10 +530,13 @@ class Parser:
             return value
         if spec.target == "channel":
             channels = self._channel_kinds
-            allowed = tuple(c for c, k in channels.items() if k in spec.channel_kinds)
+            allowed = tuple(c for c, k in channels.items() if k in spec.channel_kinds
+                            and self._formats[c] in spec.formats)
             if value not in allowed:
-                which = " or ".join(spec.channel_kinds)
-                raise self.fail(key, f"expected the id of a {which} channel among "
+                what = " or ".join(spec.channel_kinds) + " channel"
+                if spec.family == "statement":
+                    what = "channel whose statements are " + " or ".join(spec.formats)
+                raise self.fail(key, f"expected the id of a {what} among "
                                 f"{', '.join(allowed) or '(none declared)'}", value)
             return value
         literal = "users" if spec.target == "users" else "paysys"

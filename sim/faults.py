@@ -10,11 +10,13 @@ Each family is carried out by one part of the simulator:
 | network | a link `"A->B"` / `"A<->B"`; `partition`: two groups `"paysys | bank, wechat"` | `sim/network.py` |
 | merchant | `"merchant:M001"` or `"merchant:*"` | `sim/network.py`, `sim/actors.py` |
 | channel | a channel id | the mock itself (`mockbanks/faults.py` decides when a window is on) |
+| statement | a channel id | the mock's statement files (`mockbanks/statements.py`): the days whose local midnight falls in the window |
 | user | `"users"`, or a channel id for `forged_notify` | `sim/actors.py` |
 | process | `"paysys"` | `sim/world.py` (crash, then restart from the database) |
 
 `probability` is the chance that the fault acts on one occasion: a message (network), a request
-(merchant, channel), a payment (user) or a unit of work of the payment system (crash).
+(merchant, channel), a payment (user), a unit of work of the payment system (crash) or a day's statement file
+(statement).
 """
 
 from dataclasses import dataclass, field
@@ -36,18 +38,20 @@ class Param:
 
 @dataclass(frozen=True)
 class FaultKind:
-    family: str               # network | merchant | channel | user | process
+    family: str               # network | merchant | channel | statement | user | process
     target: str               # link | groups | merchant | channel | users | paysys
     extra: str | None         # None (refused), "optional" or "required": a Dist of ms
     doc: str
     params: dict[str, Param] = field(default_factory=dict)
     channel_kinds: tuple[str, ...] = ("bank", "wechat")   # for target "channel"
+    formats: tuple[str, ...] = ("mt940", "wechat", "alipay")   # statement faults: file formats
 
 
 _MESSAGES = Param("choice", "all", ("all", "requests", "replies"),
                   doc='which messages it acts on: "requests", "replies" (types ending in .reply) '
                       'or "all"')
 _NET = {"messages": _MESSAGES}
+_COUNT = Param("int", 1, low=1, doc="rows affected in each file")
 
 FAULTS: dict[str, FaultKind] = {
     # -- network: Toxiproxy's vocabulary, per direction --------------------------------------
@@ -112,6 +116,39 @@ FAULTS: dict[str, FaultKind] = {
     "pay_after_close": FaultKind("channel", "channel", None,
                                  "the channel confirms a close, then charges the payment anyway "
                                  "and reports the success late"),
+    # -- statements: what the channel's file of a business day says ---------------------------
+    "stmt_missing_row": FaultKind("statement", "channel", None,
+                                  "`count` transactions of the day are left out of its file",
+                                  {"count": _COUNT}),
+    "stmt_extra_row": FaultKind("statement", "channel", None,
+                                "the file lists `count` payments that never happened (unknown "
+                                "order ids)", {"count": _COUNT}),
+    "stmt_amount": FaultKind("statement", "channel", None,
+                             "`count` rows show their amount ± `delta`",
+                             {"count": _COUNT, "delta": Param("int", 100, low=1,
+                                                              doc="minor units added or taken")}),
+    "stmt_status": FaultKind("statement", "channel", None,
+                             "`count` rows show another status (reversed, closed, failed)",
+                             {"count": _COUNT}),
+    "stmt_fee": FaultKind("statement", "channel", None, "`count` rows show their fee + `delta`",
+                          {"count": _COUNT, "delta": Param("int", 1, low=1,
+                                                           doc="minor units added to the fee")}),
+    "stmt_currency": FaultKind("statement", "channel", None,
+                               "`count` rows show another currency (bank MT940 and WeChat bills "
+                               "only: Alipay bills carry no currency)",
+                               {"count": _COUNT,
+                                "currency": Param("choice", "USD", ("USD", "EUR", "HKD", "JPY"),
+                                                  doc="the currency the file shows")},
+                               formats=("mt940", "wechat")),
+    "stmt_next_day": FaultKind("statement", "channel", None,
+                               "`count` transactions of the day appear in the next day's file",
+                               {"count": _COUNT}),
+    "stmt_late": FaultKind("statement", "channel", None, "the day's file is ready `delay` late",
+                           {"delay": Param("duration", "6h", doc="how much later than usual")}),
+    "stmt_none": FaultKind("statement", "channel", None, "the day's file never comes"),
+    "stmt_malformed": FaultKind("statement", "channel", None,
+                                "the first download of the day's file is broken (a bad amount); "
+                                "downloading it again gives a good copy"),
     # -- users -------------------------------------------------------------------------------
     "pay_twice": FaultKind("user", "users", None,
                            "the user pays one merchant order twice: a second tab opens a second "

@@ -83,6 +83,8 @@ class Channel:
     service_time: Dist
     duplicate_notify_probability: float
     api_key: str
+    statement: str = "mt940"          # the format of its statement files: mt940 | wechat | alipay
+    statement_ready_ms: int = 9 * 3_600_000   # after the local midnight ending the day
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,40 @@ class PaySysOptions:
 
 
 @dataclass(frozen=True)
+class Recon:
+    """Statement reconciliation (`[recon]`): when paysys downloads each day's files (local times
+    of day on the next day, in ms), when a file counts as late or missing, and how many more files
+    a row of ours may wait for in the buffer pool."""
+
+    time_ms: int
+    retry_ms: int
+    late_after_ms: int
+    give_up_ms: int
+    carry: int
+
+
+@dataclass(frozen=True)
+class MerchantSettlement:
+    cycle: str                              # "D+0" | "T+1" | "T+<n>"
+    min_amount: int
+    splits: tuple[tuple[str, int], ...]     # (receiver merchant id, basis points)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """Settlement (`[settlement]`): the default rule, per-merchant rules, the payout bank, the
+    platform's reserve there and the batch times (local times of day, in ms)."""
+
+    default: MerchantSettlement
+    merchants: dict[str, MerchantSettlement]
+    payout_channel: str
+    reserve: int
+    position_floor: int
+    time_ms: int
+    same_day_time_ms: int
+
+
+@dataclass(frozen=True)
 class Expectations:
     invariants: tuple[str, ...]
     metrics: dict[str, tuple[float | None, float | None]]  # name -> (min, max)
@@ -191,6 +227,8 @@ class Scenario:
     expectations: Expectations
     paysys: PaySysOptions = PaySysOptions()
     buggify: bool = False
+    recon: Recon | None = None
+    settlement: Settlement | None = None
 
     def with_seed(self, seed: int) -> "Scenario":
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

@@ -20,6 +20,9 @@ from sim.scenario import ScenarioError, from_dict, load
 
 ROOT = Path(__file__).resolve().parents[2]
 NETWORK = {k for k, f in FAULTS.items() if f.family == "network"}
+# statement faults act on the files a reconciling payment system reads: the fuzzer's base runs a
+# few hours without [recon], so they are out of its reach (scenarios/recon/ covers them)
+FUZZED = {k for k, f in FAULTS.items() if f.family != "statement"}
 
 
 # -- generation ---------------------------------------------------------------------------------
@@ -50,8 +53,8 @@ def test_generation_covers_every_kind_of_the_catalogue_and_both_buggify_values()
         buggify.add(data["scenario"]["buggify"])
 
     collect()
-    assert fault_kinds(from_dict(fz.BASE)) == tuple(FAULTS)
-    assert seen == set(FAULTS) and buggify == {True, False}
+    assert set(fault_kinds(from_dict(fz.BASE))) == FUZZED
+    assert seen == FUZZED and buggify == {True, False}
 
 
 def test_a_base_keeps_its_own_faults_and_settings():

@@ -179,7 +179,7 @@ BAD = {
     "unknown key at the top": (
         BASE + "[trafic]\nrate_per_min = 3\n",
         "trafic", "unknown key; expected one of: scenario, population, traffic, channels, "
-        "network, routing, risk, merchants, notifications, paysys, faults, expectations"),
+        "network, routing, risk, merchants, notifications, paysys, faults, expectations, recon, settlement"),
     "unknown key in a section": (
         BASE + "[risk]\nmax = 5\n",
         "risk.max", "unknown key; expected one of: max_amount, challenge_amount, "
@@ -188,7 +188,7 @@ BAD = {
         HEAD + BANK + "latency = 5\n" + WECHAT,
         "channels[0].latency", "unknown key; expected one of: id, kind, products, priority, fee, "
         "limits, timeout, capacity, max_queue, service_time, duplicate_notify_probability, "
-        "api_key"),
+        "api_key, statement, statement_ready"),
     "unknown invariant": (
         BASE + '[expectations]\ninvariants = ["conservation", "no_lost_money"]\n',
         "expectations.invariants[1]", "expected one of " + ", ".join(
