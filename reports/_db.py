@@ -43,6 +43,19 @@ def columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')}
 
 
+def has_rows(conn: sqlite3.Connection, present: set[str], table: str) -> bool:
+    """The table exists and holds at least one row (a section with nothing to show is left out)."""
+    return table in present and conn.execute(f'SELECT 1 FROM "{table}" LIMIT 1').fetchone() is not None
+
+
+def rows(conn: sqlite3.Connection, present: set[str], table: str) -> list[dict]:
+    """Every row of `table` as dicts, in rowid order (`SELECT *`: columns a writer added or left
+    out are tolerated; callers sort with `.get`); [] when the table is absent."""
+    if table not in present:
+        return []
+    return [dict(r) for r in conn.execute(f'SELECT * FROM "{table}"')]
+
+
 def run_info(conn: sqlite3.Connection, present: set[str]) -> dict[str, str]:
     if "run" not in present:
         return {}

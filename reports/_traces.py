@@ -56,8 +56,11 @@ def refund_map(conn: sqlite3.Connection, present: set[str]) -> dict[str, str]:
 
 
 def select_orders(conn: sqlite3.Connection, present: set[str], flagged: list[str],
-                  refunds: dict[str, str], max_traces: int) -> list[tuple[str, str]]:
-    """`[(order_id, why)]`: the flagged orders first, then the sample."""
+                  refunds: dict[str, str], max_traces: int,
+                  extra: tuple[tuple[str, list[str]], ...] = ()) -> list[tuple[str, str]]:
+    """`[(order_id, why)]`: the flagged orders first, then the sample. `extra` pools (why, ids),
+    such as the orders named by reconciliation breaks, join the sample's pools (first, so an
+    order they share with a status pool is counted as theirs)."""
     chosen: dict[str, str] = {}
     for order_id in flagged:
         if len(chosen) >= max_traces:
@@ -69,7 +72,8 @@ def select_orders(conn: sqlite3.Connection, present: set[str], flagged: list[str
     by_status: dict[str, list[str]] = {}
     for order_id, status in conn.execute("SELECT order_id, status FROM pay_orders ORDER BY order_id"):
         by_status.setdefault(status or "?", []).append(order_id)
-    pools = [(f"status {s}", by_status[s]) for s in _STATUS_ORDER if s in by_status]
+    pools = [(why, ids) for why, ids in extra if ids]  # first: their picks are theirs
+    pools += [(f"status {s}", by_status[s]) for s in _STATUS_ORDER if s in by_status]
     pools += [(f"status {s}", ids) for s, ids in sorted(by_status.items()) if s not in _STATUS_ORDER]
     if "transitions" in present:
         refs = {r[0] for r in conn.execute(
