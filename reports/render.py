@@ -2,7 +2,9 @@
 
 Owns the report's sections and the queries behind them: summary (verdict, run facts, orders by
 status), invariants and expectations, the timeline (geometry in `_timeline`), channels, metrics,
-and payment traces (`_traces`). The output is a single file with inline CSS, JS and SVG: no
+and payment traces (`_traces`); when the run has back-office data, reconciliation (`_recon`),
+settlement and accounting days (`_books`), each left out entirely when its tables are absent or
+empty. The output is a single file with inline CSS, JS and SVG: no
 network resource, so it opens offline. Tables a crashed run never wrote are reported as missing
 and their sections say so; the rest still renders. Reads the database only (never writes it) and
 imports none of our other packages.
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from . import _db, _timeline, _traces
+from . import _books, _db, _recon, _timeline, _traces
 from . import _format as fmt
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -213,10 +215,17 @@ def _context(conn: sqlite3.Connection, db_path: str, max_traces: int,
     raw = list(orders) + raw
     known = _known_orders(conn, present, list(dict.fromkeys(refunds.get(r, r) for r in raw)))
     flagged = _traces.flagged_orders(raw, refunds, known)
-    chosen = _traces.select_orders(conn, present, flagged, refunds, max(0, max_traces))
+    recon = _recon.build(conn, present)
+    recon_refs = _recon.refs(recon)
+    # the orders reconciliation names join the sample, so a break can link to its story
+    broken = _known_orders(conn, present, list(dict.fromkeys(refunds.get(r, r)
+                                                             for r in recon_refs))) or set()
+    extra = (("reconciliation break", sorted(broken)),) if broken else ()
+    chosen = _traces.select_orders(conn, present, flagged, refunds, max(0, max_traces), extra)
     traces = _traces.load(conn, present, chosen, flagged_by, refunds)
     traced = {t["order_id"] for t in traces["traces"]}
-    link = {ref: refunds.get(ref, ref) for ref in raw if refunds.get(ref, ref) in traced}
+    link = {ref: refunds.get(ref, ref) for ref in raw + recon_refs
+            if refunds.get(ref, ref) in traced}
     markers = {"traffic ends": summary["traffic_end"], "faults end": summary["faults_end"]}
     return {
         "db_name": Path(db_path).name, "s": summary, "tz": fmt.TZ_LABEL,
@@ -230,6 +239,8 @@ def _context(conn: sqlite3.Connection, db_path: str, max_traces: int,
         "metrics": _simple(conn, present, "metrics", "SELECT name, value FROM metrics "
                                                      "ORDER BY name"),
         "traces": traces["traces"], "trace_source": traces["source"], "max_traces": max_traces,
+        "recon": recon, "settlement": _books.settlement(conn, present),
+        "accounting": _books.accounting(conn, present),
     }
 
 

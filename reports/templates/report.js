@@ -55,6 +55,12 @@
     if (h.indexOf("#trace-") === 0) {
       var el = document.getElementById(h.slice(1));
       if (el) { show(el, false); }
+    } else if (h.length > 1) {  // a break, a day...: open the collapsed blocks around it
+      var target = document.getElementById(h.slice(1)), opened = false;
+      for (var p = target && target.parentElement; p; p = p.parentElement) {
+        if (p.tagName === "DETAILS" && !p.open) { p.open = true; opened = true; }
+      }
+      if (opened) { target.scrollIntoView({ block: "start" }); }
     }
   }
   window.addEventListener("hashchange", fromHash);
