@@ -2,7 +2,8 @@
 
 Takes the CLI's `--json` summary dicts (as `junit.py` does), not live objects: a self-contained
 HTML page with the suite's verdict, each scenario's verdict, payments, expectations held, the
-first failure, and a relative link to the scenario's own report.
+first failure, and a relative link to the scenario's own report; when any scenario measured
+reconciliation (metrics `recon_precision` / `recon_recall`), a column shows them.
 
     render_suite(results, "out/index.html")   # -> "out/index.html"
 """
@@ -12,7 +13,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from . import _format as fmt
 from .render import TEMPLATES, _env
+
+RECON = ("recon_precision", "recon_recall")
+
+
+def _recon(metrics: object) -> dict | None:
+    """Precision and recall of reconciliation, formatted; None when the run measured neither."""
+    if not isinstance(metrics, dict) or not any(metrics.get(k) is not None for k in RECON):
+        return None
+    return {k.split("_")[1]: "—" if metrics.get(k) is None else fmt.number(metrics[k])
+            for k in RECON}
 
 
 def _row(result: dict, out_dir: Path) -> dict:
@@ -34,6 +46,7 @@ def _row(result: dict, out_dir: Path) -> dict:
         "first_failure": failed[0] if failed else None,
         "wall_s": result.get("wall_s"),
         "link": os.path.relpath(report, out_dir) if report else None,
+        "recon": _recon(result.get("metrics")),
     }
 
 
@@ -43,6 +56,7 @@ def render_suite(results: list[dict], out_path: str, title: str = "paysim suite"
     rows = [_row(r, out.parent) for r in results]
     html = _env().get_template("suite.html").render(
         title=title, rows=rows, ok=all(r["verdict"] == "PASS" for r in rows),
+        recon=any(r["recon"] for r in rows),
         css=(TEMPLATES / "report.css").read_text(encoding="utf-8"),
     )
     out.write_text(html, encoding="utf-8")

@@ -1,5 +1,6 @@
 """The suite index page: verdicts, counts, first failure, relative links, offline."""
 
+import re
 from html.parser import HTMLParser
 
 from reports.suite import render_suite
@@ -36,3 +37,18 @@ def test_all_passing_suite_is_a_pass(tmp_path):
     render_suite([_result("smoke", True, str(tmp_path / "r" / "smoke.html"))], str(tmp_path / "index.html"))
     html = (tmp_path / "index.html").read_text()
     assert "v-pass" in html and 'href="r/smoke.html"' in html
+
+
+def test_recon_precision_and_recall_column_only_when_measured(tmp_path):
+    plain = _result("smoke", True, None)
+    measured = dict(_result("recon", True, None),
+                    metrics={"recon_precision": 0.9524, "recon_recall": 1.0, "payments": 12})
+    recall_only = dict(_result("half", True, None), metrics={"recon_recall": 0.5})
+    render_suite([plain], str(tmp_path / "a.html"))
+    html = (tmp_path / "a.html").read_text()
+    assert "recon precision" not in html and 'class="num recon"' not in html
+    render_suite([plain, measured, recall_only], str(tmp_path / "b.html"))
+    html = (tmp_path / "b.html").read_text()
+    assert "recon precision / recall" in html
+    cells = re.findall(r'<td class="num recon">([^<]*)</td>', html)
+    assert cells == ["", "0.9524 / 1", "— / 0.5"]
