@@ -3,7 +3,9 @@
 `build(path)` writes a small finished run: six payment orders in every kind of outcome, one refund,
 an event log with real stories (a lost bank reply resolved by a query, a ledger posting), one
 fault window, one failed invariant naming P0000000004. `skip=` leaves tables out, as a crashed
-run would. `many_orders(path, n)` adds `n` plain orders for sampling tests.
+run would. `many_orders(path, n)` adds `n` plain orders for sampling tests. `backoffice(path)`
+adds the issue-5 tables (reconciliation, settlement, accounting days) with a small story, or
+empty with `empty=True`.
 """
 
 from __future__ import annotations
@@ -194,3 +196,142 @@ def many_orders(path: str, n: int) -> None:
               statuses[i % len(statuses)], 1, 0, 0, START + i * (END - START) // n,
               START + i * (END - START) // n + 100) for i in range(n)])
     conn.close()
+
+
+# --- back office (issue 5): reconciliation, settlement, accounting days ------------------------
+
+DAY = "2024-06-18"
+NEXT_DAY = "2024-06-19"
+DAY_END = 1_718_726_400_000  # 2024-06-19 00:00:00 UTC+8
+MISSED_FAULT = "F9"  # an injected stmt_fee nobody found
+LINKED_BREAK = "B000001"  # amount_over on FLAGGED, which has a trace
+
+BACKOFFICE_SCHEMA = {
+    "recon_files": "channel TEXT, date TEXT, status TEXT, attempts INTEGER, first_try_ms INTEGER, "
+                   "received_ms INTEGER, format TEXT, rows INTEGER, error TEXT, "
+                   "reconciled_ms INTEGER, PRIMARY KEY (channel, date)",
+    "recon_breaks": "break_id TEXT PRIMARY KEY, phase TEXT, channel TEXT, date TEXT, cls TEXT, "
+                    "key TEXT, ref TEXT, channel_ref TEXT, ours TEXT, theirs TEXT, "
+                    "found_ms INTEGER, status TEXT, resolution TEXT, reason TEXT, "
+                    "entry_id INTEGER, resolved_ms INTEGER",
+    "recon_buffer": "channel TEXT, key TEXT, date TEXT, row TEXT, since_ms INTEGER, "
+                    "files_seen INTEGER, PRIMARY KEY (channel, key)",
+    "stmt_injected": "node TEXT, fault_id TEXT, kind TEXT, channel TEXT, date TEXT, cls TEXT, "
+                     "key TEXT, ref TEXT, detail TEXT",
+    "settlement_rules": "merchant_id TEXT PRIMARY KEY, cycle TEXT, min_amount INTEGER, splits TEXT",
+    "settlements": "settlement_id TEXT PRIMARY KEY, batch_id TEXT, merchant_id TEXT, "
+                   "through_ms INTEGER, amount INTEGER, status TEXT, req_id TEXT, "
+                   "created_ms INTEGER, paid_ms INTEGER, entry_id INTEGER, payments INTEGER, "
+                   "refunds INTEGER, fees INTEGER, splits_out INTEGER, splits_in INTEGER, "
+                   "carried_in INTEGER, net INTEGER",
+    "settlement_batches": "batch_id TEXT PRIMARY KEY, date TEXT, created_ms INTEGER, "
+                          "merchants INTEGER, total INTEGER",
+    "positions": "date TEXT, channel TEXT, balance INTEGER, needed INTEGER, topped_up INTEGER, "
+                 "PRIMARY KEY (date, channel)",
+    "accounting_days": "date TEXT PRIMARY KEY, cutoff_ms INTEGER, closed_ms INTEGER, "
+                       "entries INTEGER, first_entry INTEGER, last_entry INTEGER, "
+                       "balanced INTEGER, debits TEXT, credits TEXT, income TEXT, costs TEXT, "
+                       "profit TEXT, digest TEXT",
+    "trial_balances": "date TEXT, account TEXT, currency TEXT, debits INTEGER, credits INTEGER, "
+                      "balance INTEGER, PRIMARY KEY (date, account, currency)",
+}
+
+
+def stmt_row(key: str, ref: str, channel_ref: str, amount: int, fee: int = 0,
+             status: str = "SUCCESS", date: str = DAY, currency: str = "CNY") -> str:
+    kind = key.split(":")[0]
+    return json.dumps({"key": key, "kind": kind, "ref": ref, "channel_ref": channel_ref,
+                       "amount": amount, "fee": fee, "currency": currency, "status": status,
+                       "date": date})
+
+
+def _break(bid, channel, cls, key, ref, ours, theirs, status, resolution, reason,
+           phase="statement", date=DAY, entry_id=None):
+    found = DAY_END + 10 * 3_600_000
+    return (bid, phase, channel, date, cls, key, ref, key.split(":", 1)[1], ours, theirs, found,
+            status, resolution, reason, entry_id, found + 60_000 if status == "resolved" else None)
+
+
+def _backoffice_rows() -> dict[str, list[tuple]]:
+    t = DAY_END + 10 * 3_600_000  # 10:00 local on the next day: reconciliation time
+    p4 = ("pay:BT0000000004", FLAGGED, "BT0000000004")
+    p1 = ("pay:BT0000000001", "P0000000001", "BT0000000001")
+    return {
+        "recon_files": [
+            ("bank", DAY, "reconciled", 1, t, t + 50, "mt940", 3, "", t + 90),
+            ("wechat", DAY, "reconciled", 2, t, t + 3_600_000, "wechat", 2, "", t + 3_600_100),
+            ("bank", NEXT_DAY, "missing", 25, t + 86_400_000, None, "", 0, "", None),
+            ("wechat", NEXT_DAY, "waiting", 1, t + 86_400_000, None, "", 0,
+             "line 7: 应结订单金额: expected a decimal amount, got 'x'", None)],
+        "recon_breaks": [
+            _break(LINKED_BREAK, "bank", "amount_over", p4[0], FLAGGED,
+                   stmt_row(*p4, 12_345, 37), stmt_row(*p4, 12_445, 37), "manual",
+                   "statement_error", "the bank's own reply says 123.45; corrected file asked"),
+            _break("B000002", "bank", "channel_only", "pay:XT0000000001", "X0000000001", None,
+                   stmt_row("pay:XT0000000001", "X0000000001", "XT0000000001", 5_000), "manual",
+                   "manual", "unknown ref"),
+            _break("B000003", "wechat", "cross_day", "refund:R0000000001", "R0000000001",
+                   stmt_row("refund:R0000000001", "R0000000001", "50000000001", 5_000),
+                   stmt_row("refund:R0000000001", "R0000000001", "50000000001", 5_000,
+                            date=DAY), "resolved", "matched_next_file", "in the next file"),
+            _break("B000004", "bank", "missing_file", f"file:{NEXT_DAY}", "", None, None,
+                   "manual", "no_file", "no file 24 h after the first try", date=NEXT_DAY),
+            _break("B000005", "bank", "platform_only", p1[0], p1[1], stmt_row(*p1, 10_000, 30),
+                   None, "open", "", "not in the stream yet", phase="stream"),
+            _break("B000006", "bank", "fee", p1[0], p1[1], stmt_row(*p1, 10_000, 30),
+                   stmt_row(*p1, 10_000, 31), "manual", "statement_error", "fee differs"),
+            _break("B000007", "wechat", "channel_only", "pay:4200000099", "P0000000003", None,
+                   stmt_row("pay:4200000099", "P0000000003", "4200000099", 8_800), "resolved",
+                   "refund", "a second charge, refunded", entry_id=9)],
+        "stmt_injected": [
+            ("bank", "F7", "stmt_amount", "bank", DAY, "amount_over", p4[0], FLAGGED,
+             json.dumps({"field": "amount", "true": 12_345, "file": 12_445})),
+            ("bank", "F8", "stmt_extra_row", "bank", DAY, "channel_only", "pay:XT0000000001",
+             "X0000000001", json.dumps({"amount": 5_000})),
+            ("wechat", MISSED_FAULT, "stmt_fee", "wechat", DAY, "fee", "pay:4200000003",
+             "P0000000003", json.dumps({"field": "fee", "true": 53, "file": 54})),
+            ("bank", "F10", "stmt_none", "bank", NEXT_DAY, "missing_file", f"file:{NEXT_DAY}",
+             "", "{}"),
+            ("wechat", "F11", "stmt_next_day", "wechat", DAY, "cross_day", "refund:R0000000001",
+             "R0000000001", "{}"),
+            ("bank", "F12", "stmt_status", "bank", DAY, "status", p1[0], p1[1],
+             json.dumps({"field": "status", "true": "SUCCESS", "file": "REVERSED"}))],
+        "settlement_rules": [("M001", "T+1", 10_000, json.dumps({"M002": 500})),
+                             ("M002", "D+0", 0, "{}")],
+        "settlements": [
+            ("S000001", "SB000001", "M001", DAY_END, 16_094, "paid", "S000001.b1", t, t + 500, 11,
+             22_345, 5_000, 134, 1_117, 0, 0, 16_094),
+            ("S000002", "SB000001", "M002", DAY_END, 1_117, "failed", "S000002.b1", t, None, None,
+             0, 0, 0, 0, 1_117, 0, 1_117)],
+        "settlement_batches": [("SB000001", NEXT_DAY, t, 2, 17_211)],
+        "positions": [(NEXT_DAY, "bank", 10_000, 17_211, 7_211)],
+        "accounting_days": [
+            (DAY, DAY_END, DAY_END + 60_000, 1, 4, 4, 1, json.dumps({"CNY": 12_382}),
+             json.dumps({"CNY": 12_382}), json.dumps({"CNY": 74}), json.dumps({"CNY": 37}),
+             json.dumps({"CNY": 37}), "ab" * 32),
+            (NEXT_DAY, DAY_END + 86_400_000, DAY_END + 86_460_000, 0, None, None, 0,
+             json.dumps({"CNY": 100}), json.dumps({"CNY": 99}), "{}", "{}", "{}", "cd" * 32)],
+        "trial_balances": [
+            (DAY, "asset:channel:bank", "CNY", 12_345, 37, 12_308),
+            (DAY, "liability:merchant:M001", "CNY", 0, 12_271, -12_271),
+            (DAY, "income:fee", "CNY", 0, 74, -74),
+            (DAY, "expense:channel:bank", "CNY", 37, 0, 37)],
+        "metrics": [("recon_precision", 0.8333), ("recon_recall", 0.6667),
+                    ("recon_unresolved", 3)],
+    }
+
+
+def backoffice(path: str, empty: bool = False, skip: tuple[str, ...] = ()) -> str:
+    """Add the back-office tables to the run database at `path` (empty ones with `empty`);
+    the recon metrics go into `metrics` unless `empty`."""
+    conn = sqlite3.connect(path)
+    with conn:
+        for table, cols in BACKOFFICE_SCHEMA.items():
+            if table not in skip:
+                conn.execute(f"CREATE TABLE {table} ({cols})")
+        for table, rows in ({} if empty else _backoffice_rows()).items():
+            if table not in skip and rows:
+                marks = ",".join("?" * len(rows[0]))
+                conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+    conn.close()
+    return path
