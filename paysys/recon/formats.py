@@ -136,6 +136,9 @@ def _lines(content: str) -> list[str]:
 _TAG_LINE = re.compile(r":(\d{2}[A-Z]?):")
 _DETAIL_LINES = 6            # :86: is at most 6 lines of 65 characters
 _DETAIL = re.compile(r"(?:/[A-Z]+/[^/]*)+")
+_TAG_FIELDS = {"20": ":20: reference", "25": ":25: account", "28C": ":28C: statement number",
+               "60F": ":60F: opening balance", "61": ":61: statement line",
+               "86": ":86: details", "62F": ":62F: closing balance"}
 _MARKS = {"C": ("pay", None), "D": ("refund", None), "RC": ("pay", "REVERSED"),
           "RD": ("refund", "REVERSED")}
 
@@ -196,11 +199,12 @@ def _mt940_tags(content: str, tags: list[tuple[str, int]]) -> list[tuple[dict, o
     except (RuntimeError, ValueError, InvalidOperation, KeyError, TypeError) as exc:
         # the tag that failed is the first one not collected
         tag, number = tags[min(len(parsed), len(tags) - 1)]
-        field = f":{tag}: amount" if isinstance(exc, InvalidOperation) else f":{tag}:"
+        field = f":{tag}: amount" if isinstance(exc, InvalidOperation) else _TAG_FIELDS[tag]
         raise _fail(number, field, "a valid MT940 field", _line_of(content, number)) from None
     if len(parsed) != len(tags):
         tag, number = tags[min(len(parsed), len(tags) - 1)]
-        raise _fail(number, f":{tag}:", "a tag the MT940 library reads", _line_of(content, number))
+        raise _fail(number, _TAG_FIELDS[tag], "a tag the MT940 library reads",
+                    _line_of(content, number))
     return parsed
 
 
