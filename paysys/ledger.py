@@ -8,24 +8,41 @@ nothing behind. The caller (the engine) owns the transaction: nothing here commi
 
 - Entries are immutable (database triggers refuse UPDATE/DELETE); a correction is a new entry,
   `reverse()` posts the mirror of an entry.
-- `ledger_totals(account, currency, debits, credits)` keeps every balance O(1).
+- `ledger_totals(account, currency, debits, credits)` keeps every balance O(1). Hot accounts
+  (`income:fee` and every `asset:channel:*`: one line of nearly every entry, so one row every
+  writer would update) are aggregated in batches instead: their postings after the mark in
+  `hot_marks` are added to `ledger_totals` by `flush_hot()` (every HOT_BATCH entries and at each
+  day end); `balance()` and `trial_balance()` add the postings after the mark, so they stay
+  exact. Postings are durable in the same transaction, so a crash loses nothing.
 - Each `liability:merchant:<id>` is mirrored, in the same call, onto the external single-entry
   balance `merchant:<id>` (balance += credit - debit): the two always agree.
 - Balance limit: a `liability:merchant:*` account never goes below zero (its debits never exceed
   its credits) -> `INSUFFICIENT_BALANCE`.
-- Posting templates (`payment_lines`, `refund_lines`) are pure functions shared by the engine, the
-  docs and the tests.
+- Posting templates (`payment_lines`, `refund_lines`, …) live in `paysys/postings.py` and are
+  re-exported here.
 
 Amounts are `int` minor units (never bool nor float), each line at most `money.MAX_AMOUNT`.
 """
 
 import sqlite3
-from typing import NamedTuple
 
 import sqlite_utils
 
-from paysys.errors import CodedError
 from paysys.money import CURRENCIES, MAX_AMOUNT
+from paysys.postings import (  # noqa: F401  (re-exported: callers import them from here)
+    CODES,
+    SUSPENSE,
+    LedgerError,
+    Line,
+    from_suspense,
+    payment_lines,
+    refund_lines,
+    reserve_open_lines,
+    settlement_lines,
+    suspense_lines,
+    suspense_refund_lines,
+    topup_lines,
+)
 
 # Chart of accounts: family -> (type, normal side). See docs/run-database.md.
 CHART: dict[str, tuple[str, str]] = {
@@ -34,36 +51,20 @@ CHART: dict[str, tuple[str, str]] = {
     "income:fee": ("income", "credit"),
     "expense:channel": ("expense", "debit"),
     "liability:suspense": ("liability", "credit"),
+    "asset:reserve": ("asset", "debit"),
+    "equity:capital": ("equity", "credit"),
 }
 # Families whose accounts need a sub-name (`asset:channel:<channel>`); the others are used as is.
 SUBACCOUNT: dict[str, str] = {
     "asset:channel": "channel",
     "liability:merchant": "merchant_id",
     "expense:channel": "channel",
+    "asset:reserve": "channel",
 }
+HOT = ("income:fee", "asset:channel")   # families whose totals are aggregated in batches
+HOT_BATCH = 1_000                       # entries between two automatic flush_hot()
 MERCHANT_PREFIX = "liability:merchant:"  # mirrored onto the external balance "merchant:<id>"
 EXTERNAL_MERCHANT_PREFIX = "merchant:"
-
-CODES = frozenset(
-    {"UNBALANCED", "INVALID_LINE", "UNKNOWN_ACCOUNT", "INSUFFICIENT_BALANCE", "UNKNOWN_ENTRY"}
-)
-
-
-class LedgerError(CodedError):
-    """An entry refused: `code` (one of CODES), `message` naming the line/field and what was
-    expected, `field` (e.g. "lines[2].debit", or None)."""
-
-    CODES = CODES
-
-
-class Line(NamedTuple):
-    """One posting of an entry; exactly one of debit/credit is > 0. Any 4-tuple will do."""
-
-    account: str
-    currency: str
-    debit: int
-    credit: int
-
 
 _families: dict[str, str] = {}  # account name -> family (a cache: accounts repeat endlessly)
 
@@ -219,11 +220,9 @@ def post(conn: sqlite3.Connection, at_ms: int, ref: str, memo: str, lines) -> in
         "INSERT INTO postings (entry_id, account, currency, debit, credit) VALUES (?, ?, ?, ?, ?)",
         [(entry_id, *line) for line in checked],
     )
-    conn.executemany(
-        "INSERT INTO ledger_totals (account, currency, debits, credits) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (account, currency) DO UPDATE SET "
-        "debits = debits + excluded.debits, credits = credits + excluded.credits",
-        [(account, currency, dc[0], dc[1]) for (account, currency), dc in moves.items()],
+    _add_totals(
+        conn,
+        [(account, cur, dc[0], dc[1]) for (account, cur), dc in moves.items() if not is_hot(account)],
     )
     if merchants:
         conn.executemany(
@@ -240,7 +239,52 @@ def post(conn: sqlite3.Connection, at_ms: int, ref: str, memo: str, lines) -> in
                 for (account, currency), (debit, credit) in merchants
             ],
         )
+    if entry_id % HOT_BATCH == 0:
+        flush_hot(conn)
     return entry_id
+
+
+def is_hot(account: str) -> bool:
+    """Whether `account`'s ledger_totals row is aggregated in batches (see the module doc)."""
+    return account_type(account) in HOT
+
+
+def _add_totals(conn: sqlite3.Connection, rows: list[tuple[str, str, int, int]]) -> None:
+    conn.executemany(
+        "INSERT INTO ledger_totals (account, currency, debits, credits) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (account, currency) DO UPDATE SET "
+        "debits = debits + excluded.debits, credits = credits + excluded.credits",
+        rows,
+    )
+
+
+_HOT_SQL = "(account = 'income:fee' OR account LIKE 'asset:channel:%')"
+
+
+def _hot_mark(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT posting_id FROM hot_marks WHERE name = 'hot'").fetchone()
+    return row[0] if row else 0
+
+
+def flush_hot(conn: sqlite3.Connection) -> int:
+    """Add the hot accounts' postings after the mark to `ledger_totals` and move the mark to the
+    last posting; returns how many postings were aggregated. Idempotent; does not commit."""
+    mark = _hot_mark(conn)
+    (top,) = conn.execute("SELECT COALESCE(MAX(posting_id), 0) FROM postings").fetchone()
+    if top <= mark:
+        return 0
+    rows = conn.execute(
+        f"SELECT account, currency, SUM(debit), SUM(credit), COUNT(*) FROM postings "
+        f"WHERE posting_id > ? AND posting_id <= ? AND {_HOT_SQL} GROUP BY account, currency",
+        (mark, top),
+    ).fetchall()
+    _add_totals(conn, [row[:4] for row in rows])
+    conn.execute(
+        "INSERT INTO hot_marks (name, posting_id) VALUES ('hot', ?) "
+        "ON CONFLICT (name) DO UPDATE SET posting_id = excluded.posting_id",
+        (top,),
+    )
+    return sum(row[4] for row in rows)
 
 
 def reverse(conn: sqlite3.Connection, entry_id: int, at_ms: int, memo: str) -> int:
@@ -263,14 +307,21 @@ def reverse(conn: sqlite3.Connection, entry_id: int, at_ms: int, memo: str) -> i
 def balance(conn: sqlite3.Connection, account: str, currency: str) -> int:
     """Balance of `account` in `currency` on its normal side (asset/expense: debits - credits;
     liability/income: credits - debits); 0 for an account never posted."""
-    _type, normal = CHART[account_type(account)]
+    family = account_type(account)
+    normal = CHART[family][1]
     row = conn.execute(
         "SELECT debits, credits FROM ledger_totals WHERE account = ? AND currency = ?",
         (account, currency),
     ).fetchone()
-    if row is None:
-        return 0
-    return row[0] - row[1] if normal == "debit" else row[1] - row[0]
+    debits, credits = row if row else (0, 0)
+    if family in HOT:  # plus the postings not aggregated yet
+        more = conn.execute(
+            "SELECT COALESCE(SUM(debit), 0), COALESCE(SUM(credit), 0) FROM postings "
+            "WHERE posting_id > ? AND account = ? AND currency = ?",
+            (_hot_mark(conn), account, currency),
+        ).fetchone()
+        debits, credits = debits + more[0], credits + more[1]
+    return debits - credits if normal == "debit" else credits - debits
 
 
 def external_balance(conn: sqlite3.Connection, name: str, currency: str) -> int:
@@ -285,116 +336,16 @@ def trial_balance(conn: sqlite3.Connection) -> dict[str, tuple[int, int]]:
     """{currency: (total debits, total credits)} over the whole ledger; they are always equal."""
     rows = conn.execute(
         "SELECT currency, SUM(debits), SUM(credits) FROM ledger_totals GROUP BY currency "
-        "ORDER BY currency"
+        "UNION ALL "
+        f"SELECT currency, SUM(debit), SUM(credit) FROM postings WHERE posting_id > ? "
+        f"AND {_HOT_SQL} GROUP BY currency",
+        (_hot_mark(conn),),
     ).fetchall()
-    return {currency: (debits, credits) for currency, debits, credits in rows}
-
-
-# -- posting templates (pure) -------------------------------------------------------------------
-
-
-def _template_amount(value: object, field: str, positive: bool) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise LedgerError(
-            "INVALID_LINE", f"{field}: expected an int of minor units, got {value!r}", field
-        )
-    low = 1 if positive else 0
-    if value < low or value > MAX_AMOUNT:
-        raise LedgerError(
-            "INVALID_LINE", f"{field}: expected {low}..{MAX_AMOUNT}, got {value}", field
-        )
-    return value
-
-
-def payment_lines(
-    channel: str, merchant_id: str, currency: str, amount: int, merchant_fee: int, channel_cost: int
-) -> list[Line]:
-    """A successful payment: the channel holds `amount`, the merchant is owed amount - fee, the
-    fee is income, the channel's cost is an expense taken out of what it holds. Zero lines are
-    left out.
-
-        Dr asset:channel:C        amount
-        Cr liability:merchant:M   amount - merchant_fee
-        Cr income:fee             merchant_fee
-        Dr expense:channel:C      channel_cost
-        Cr asset:channel:C        channel_cost
-    """
-    _template_amount(amount, "amount", positive=True)
-    _template_amount(merchant_fee, "merchant_fee", positive=False)
-    _template_amount(channel_cost, "channel_cost", positive=False)
-    if merchant_fee > amount:
-        raise LedgerError(
-            "INVALID_LINE", f"merchant_fee: {merchant_fee} exceeds amount {amount}", "merchant_fee"
-        )
-    asset, merchant = f"asset:channel:{channel}", f"liability:merchant:{merchant_id}"
-    lines = [
-        Line(asset, currency, amount, 0),
-        Line(merchant, currency, 0, amount - merchant_fee),
-        Line("income:fee", currency, 0, merchant_fee),
-        Line(f"expense:channel:{channel}", currency, channel_cost, 0),
-        Line(asset, currency, 0, channel_cost),
-    ]
-    return [line for line in lines if line.debit or line.credit]
-
-
-def refund_lines(channel: str, merchant_id: str, currency: str, amount: int) -> list[Line]:
-    """A successful refund: the merchant's balance pays it back through the channel. Fees are not
-    returned (the merchant bears them).
-
-        Dr liability:merchant:M   amount
-        Cr asset:channel:C        amount
-    """
-    _template_amount(amount, "amount", positive=True)
-    return [
-        Line(f"liability:merchant:{merchant_id}", currency, amount, 0),
-        Line(f"asset:channel:{channel}", currency, 0, amount),
-    ]
-
-
-SUSPENSE = "liability:suspense"
-
-
-def suspense_lines(channel: str, currency: str, amount: int, channel_cost: int = 0) -> list[Line]:
-    """A charge that belongs to no paid order (a duplicate, a late or mismatched charge, a
-    partial payment): the channel holds it, less the cost it keeps for it, and the whole amount
-    waits in suspense until it is refunded (the channel does not give its cost back).
-
-        Dr asset:channel:C        amount
-        Cr liability:suspense     amount
-        Dr expense:channel:C      channel_cost
-        Cr asset:channel:C        channel_cost
-    """
-    _template_amount(amount, "amount", positive=True)
-    _template_amount(channel_cost, "channel_cost", positive=False)
-    asset = f"asset:channel:{channel}"
-    lines = [Line(asset, currency, amount, 0), Line(SUSPENSE, currency, 0, amount)]
-    if channel_cost:
-        lines += [Line(f"expense:channel:{channel}", currency, channel_cost, 0),
-                  Line(asset, currency, 0, channel_cost)]
-    return lines
-
-
-def suspense_refund_lines(channel: str, currency: str, amount: int) -> list[Line]:
-    """A charge in suspense goes back to the user through the channel (a compensation refund).
-
-        Dr liability:suspense     amount
-        Cr asset:channel:C        amount
-    """
-    _template_amount(amount, "amount", positive=True)
-    return [Line(SUSPENSE, currency, amount, 0), Line(f"asset:channel:{channel}", currency, 0, amount)]
-
-
-def from_suspense(lines: list[Line], channel: str) -> list[Line]:
-    """`payment_lines` for money already in suspense (the legs of a payment completed in
-    several parts, whose channel costs were booked with each leg): the amount comes out of
-    suspense instead of arriving at the channel."""
-    asset, expense = f"asset:channel:{channel}", f"expense:channel:{channel}"
-    first, *rest = lines
-    assert first.account == asset and first.debit > 0
-    costs = {i for i, line in enumerate(rest) if line.account == expense}
-    costs |= {i + 1 for i in costs}   # the credit to the channel that pays each cost
-    return [Line(SUSPENSE, first.currency, first.debit, 0),
-            *(line for i, line in enumerate(rest) if i not in costs)]
+    out: dict[str, tuple[int, int]] = {}
+    for currency, debits, credits in rows:
+        d, c = out.get(currency, (0, 0))
+        out[currency] = (d + debits, c + credits)
+    return dict(sorted(out.items()))
 
 
 # -- schema ---------------------------------------------------------------------------------------
@@ -431,6 +382,10 @@ def create_tables(db: sqlite_utils.Database) -> None:
         not_null={"debits", "credits"},
         if_not_exists=True,
     )
+    db.table("hot_marks").create(
+        {"name": str, "posting_id": int}, pk="name", not_null={"posting_id"}, if_not_exists=True
+    )
+    db.table("journal_entries").create_index(["at_ms"], if_not_exists=True)
     db.table("ext_balances").create(
         {"account": str, "currency": str, "balance": int, "updated_ms": int},
         pk=("account", "currency"),
