@@ -3,8 +3,11 @@
 Owns reading the tables paysys's reconciliation writes (`recon_files`, `recon_breaks`) and the
 simulator's record of what the mocks broke on purpose (`stmt_injected`), and putting them side by
 side: every injected statement fault is marked found (a statement break of the same channel, key
-and class), found under another class, or missed; a statement break no injection explains is
-counted apart. Precision and recall come from the run's `metrics` (`recon_precision`,
+and class), `other class` (found under another class: the oracle may still expect that, e.g.
+`channel_only` when paysys had no row yet), `not reached` / `file missing` (its governing file
+was never reconciled), or missed; a statement break no injection explains is counted apart. The
+oracle (`sim/_invariants_recon.py`) judges finer and gives the verdict (the recon invariants and
+metrics); this section shows the evidence. Precision and recall come from the run's `metrics` (`recon_precision`,
 `recon_recall`, `recon_unresolved`), which the oracle computes; absent metrics are simply not
 shown. A run without these tables (or with them empty) has no reconciliation section: `build`
 returns None. Columns are read with `SELECT *` so a writer adding or omitting one does not break
@@ -14,6 +17,7 @@ the report.
 from __future__ import annotations
 
 import sqlite3
+from datetime import date, timedelta
 
 from . import _db
 from . import _format as fmt
@@ -120,7 +124,32 @@ def _detail(value: object) -> str:
     return fmt.compact(value)
 
 
-def _injected(conn, present: set[str], breaks: list[dict]) -> tuple[list[dict], dict] | None:
+def _governing(item: dict) -> tuple[str, str]:
+    """The file that should reveal an injected item: its day's, or the next day's for a row
+    `stmt_next_day` moved there."""
+    day = item["date"]
+    if item["kind"] == "stmt_next_day":
+        try:
+            day = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+        except ValueError:
+            pass
+    return item["channel"], day
+
+
+def _unfound(item: dict, files: dict[tuple[str, str], str] | None) -> str:
+    """Why an injected item has no break: its governing file was never reconciled (the run
+    ended first: `not reached`; or it is `missing`, which the missing_file break covers), or
+    paysys did not see it (`missed`). Without `recon_files` every unfound item is missed."""
+    if files is None or item["key"].startswith("file:"):
+        return "missed"
+    status = files.get(_governing(item))
+    if status == "missing":
+        return "file missing"
+    return "missed" if status == "reconciled" else "not reached"
+
+
+def _injected(conn, present: set[str], breaks: list[dict],
+              files: dict[tuple[str, str], str] | None) -> tuple[list[dict], dict] | None:
     """Each injected statement fault with its outcome; the tally. None without `stmt_injected`."""
     if "stmt_injected" not in present:
         return None
@@ -133,7 +162,8 @@ def _injected(conn, present: set[str], breaks: list[dict]) -> tuple[list[dict], 
                 "channel": str(i.get("channel") or ""), "date": str(i.get("date") or ""),
                 "cls": str(i.get("cls") or ""), "key": str(i.get("key") or ""),
                 "ref": str(i.get("ref") or ""), "detail": _detail(i.get("detail")),
-                "outcome": "missed", "found_as": "", "break_id": ""}
+                "outcome": "", "found_as": "", "break_id": ""}
+        item["outcome"] = _unfound(item, files)
         found = by_key.get((item["channel"], item["key"]), [])
         same = [b for b in found if b["cls"] == item["cls"]]
         if same or found:
@@ -149,6 +179,7 @@ def _injected(conn, present: set[str], breaks: list[dict]) -> tuple[list[dict], 
              "found": sum(i["outcome"] == "found" for i in items),
              "other": sum(i["outcome"] == "other class" for i in items),
              "missed": sum(i["outcome"] == "missed" for i in items),
+             "unreached": sum(i["outcome"] in ("not reached", "file missing") for i in items),
              "unexplained": sum((b["channel"], b["key"]) not in seen for b in breaks)}
     return items, tally
 
@@ -170,9 +201,12 @@ def build(conn: sqlite3.Connection, present: set[str]) -> dict | None:
     every.sort(key=lambda b: b["id"])
     statement = [b for b in every if b["phase"] != "stream"]
     stream = [b for b in every if b["phase"] == "stream"]
-    injected = _injected(conn, present, statement)
+    files = _files(conn, present)
+    status = ({(f["channel"], f["date"]): f["status"] for f in files}
+              if "recon_files" in present else None)
+    injected = _injected(conn, present, statement, status)
     return {
-        "files": _files(conn, present), "has_files": "recon_files" in present,
+        "files": files, "has_files": "recon_files" in present,
         "has_breaks": "recon_breaks" in present,
         "breaks": statement, "stream": stream,
         "by_class": _by_class(statement), "by_resolution": _by_resolution(statement),

@@ -295,7 +295,12 @@ def _backoffice_rows() -> dict[str, list[tuple]]:
             ("wechat", "F11", "stmt_next_day", "wechat", DAY, "cross_day", "refund:R0000000001",
              "R0000000001", "{}"),
             ("bank", "F12", "stmt_status", "bank", DAY, "status", p1[0], p1[1],
-             json.dumps({"field": "status", "true": "SUCCESS", "file": "REVERSED"}))],
+             json.dumps({"field": "status", "true": "SUCCESS", "file": "REVERSED"})),
+            # their files were never reconciled: not reached (waiting) / file missing
+            ("wechat", "F13", "stmt_amount", "wechat", NEXT_DAY, "amount_under", "pay:4200000013",
+             "P0000000013", "{}"),
+            ("bank", "F14", "stmt_missing_row", "bank", NEXT_DAY, "platform_only",
+             "pay:BT0000000014", "P0000000014", "{}")],
         "settlement_rules": [("M001", "T+1", 10_000, json.dumps({"M002": 500})),
                              ("M002", "D+0", 0, "{}")],
         "settlements": [

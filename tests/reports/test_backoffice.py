@@ -1,8 +1,8 @@
 """reports.render: the reconciliation, settlement and accounting-day sections (issue 5).
 
 The run databases are hand-built (tests/reports/_rundb.py `backoffice`): four statement files,
-six statement breaks and one stream break, six injected statement faults (one missed, one found
-under another class), two settlements, one batch, one position, two accounting days (one not
+six statement breaks and one stream break, eight injected statement faults (one missed, one found
+under another class, two whose files were never reconciled), two settlements, one batch, one position, two accounting days (one not
 balanced) with a trial balance.
 """
 
@@ -139,15 +139,18 @@ def test_injected_faults_marked_found_missed_or_other_class(full):
     rows = {m.group(2): (m.group(1), _text(m.group(3))) for m in re.finditer(
         r'<tr class="inj-([\w-]+)[^"]*">\s*<td>.*?</td>\s*<td class="mono">(F\d+)</td>(.*?)</tr>',
         html, re.S)}
-    assert set(rows) == {"F7", "F8", rundb.MISSED_FAULT, "F10", "F11", "F12"}
+    assert set(rows) == {"F7", "F8", rundb.MISSED_FAULT, "F10", "F11", "F12", "F13", "F14"}
     assert rows[rundb.MISSED_FAULT][0] == "missed"
     assert "stmt_fee wechat 2024-06-18 fee pay:4200000003" in rows[rundb.MISSED_FAULT][1]
     assert rows["F12"][0] == "other-class" and "found as fee" in rows["F12"][1]
     assert all(rows[f][0] == "found" for f in ("F7", "F8", "F10", "F11"))
+    assert rows["F13"][0] == "not-reached"  # its file is still waiting
+    assert rows["F14"][0] == "file-missing"  # its file never came
     assert rows["F7"][1].endswith("B000001")
     assert 'href="#break-B000001"' in html
     recon = doc.text_of("reconciliation")
-    assert "Injected faults found 4 of 6 1 missed · 1 under another class" in recon
+    assert ("Injected faults found 4 of 8 1 missed · 1 under another class · 2 not reached"
+            in recon)
     assert "1 statement break matches no injected fault" in recon  # B000007
 
 
@@ -249,3 +252,16 @@ def test_rows_stored_as_json_arrays_are_read():
     assert side == {"amount": "12.34 CNY", "more": "fee 0.05 · REVERSED · 2026-11-01"}
     assert _recon._side(_recon._row(None), "2026-11-02") is None
     assert _recon._side(_recon._row("garbled"), "x") == {"amount": "", "more": "garbled"}
+
+
+def test_an_unfound_item_is_judged_by_its_governing_file():
+    files = {("bank", "2026-11-02"): "reconciled", ("bank", "2026-11-03"): "waiting",
+             ("bank", "2026-11-04"): "missing"}
+    item = {"channel": "bank", "date": "2026-11-02", "kind": "stmt_fee", "key": "pay:BT1"}
+    assert _recon._unfound(item, files) == "missed"
+    # a row moved to the next day's file is revealed by that file, still waiting
+    assert _recon._unfound(dict(item, kind="stmt_next_day"), files) == "not reached"
+    assert _recon._unfound(dict(item, date="2026-11-04"), files) == "file missing"
+    assert _recon._unfound(dict(item, date="2026-11-09"), files) == "not reached"  # never tried
+    assert _recon._unfound(dict(item, key="file:2026-11-03"), files) == "missed"
+    assert _recon._unfound(item, None) == "missed"  # no recon_files: nothing to judge by
