@@ -26,6 +26,24 @@ INVARIANTS: dict[str, str] = {
                    "one refund order per refund number, one succeeded attempt per merchant order",
     "outbox_drained": "at the end, every outbox message has been delivered",
     "events_published": "every final order and refund published its domain event (order.final, refund.final) at least once",
+    "recon_exact": "statement reconciliation has precision and recall 1: every break the injected "
+                   "statement faults and the ground truth call for (channel, key, class) was "
+                   "found, none other; faults on files the run never reconciled are not due yet",
+    "recon_resolved": "every statement break is resolved or left to a person as the resolution "
+                      "policy says for its class (none open); a refund or completion names its "
+                      "journal entry",
+    "settlement_exact": "per merchant settled: what it was paid plus what it is still owed equals "
+                        "its payments minus refunds, fees and splits out, plus splits in; its bank "
+                        "account received exactly its paid settlements; each settlement statement "
+                        "adds up and carries over into the next",
+    "books_closed_daily": "every accounting day from the first to the last is closed, balanced, "
+                          "with the debits and credits of the postings before its cut-off and "
+                          "the digest of its entries",
+    "profit_matches": "the ledger's fee income minus channel costs equals the orders' fees minus "
+                      "the fees the channels really took, and the closed days' profits add up "
+                      "to it",
+    "reserve_matches_truth": "what paysys believes its reserve at a channel holds equals the "
+                             "channel's ground truth",
 }
 
 METRICS: dict[str, str] = {
@@ -64,4 +82,23 @@ METRICS: dict[str, str] = {
     "attempts": "payment orders that are a second or later attempt of a merchant order",
     "faults_acted": "times any fault acted (network, channel, merchant, user, crash)",
     "cas_conflicts": "state changes that lost a compare-and-set race",
+    "recon_injected": "statement faults the channels injected (rows of stmt_injected)",
+    "recon_expected": "statement breaks the oracle expected (injected and natural, on files "
+                      "the run reconciled)",
+    "recon_found": "statement breaks paysys found (distinct channel, key and class; those of "
+                   "files the run never reconciled left out)",
+    "recon_true_positive": "expected statement breaks paysys found with the right class",
+    "recon_precision": "found breaks that were expected / found breaks (1.0 when none found)",
+    "recon_recall": "expected breaks that were found / expected breaks (1.0 when none expected)",
+    "recon_unresolved": "reconciliation breaks (statement and stream) still open",
+    "recon_manual": "reconciliation breaks left to a person (status manual)",
+    "recon_files": "statement files reconciled",
+    "recon_files_missing": "statement files declared missing",
+    "recon_not_reached": "injected statement faults on files the run never reconciled",
+    "stream_breaks": "breaks found by the stream reconciliation (phase stream)",
+    "settlements_paid": "merchant settlements paid",
+    "settled_amount": "money paid out to merchants by settlements (minor units)",
+    "settlement_batches": "settlement batches created",
+    "days_closed": "accounting days closed",
+    "reserve_topups": "times the payout channel's position was topped up from the reserve",
 }

@@ -29,6 +29,12 @@ order's *kept charges*: its successful truth charges that no SUCCEEDED compensat
 import sqlite3
 from collections.abc import Callable
 
+from sim._invariants_books import (
+    books_closed_daily,
+    profit_matches,
+    reserve_matches_truth,
+    settlement_exact,
+)
 from sim._invariants_orders import (
     PAY_UNPAID,
     duplicates_refunded,
@@ -37,9 +43,12 @@ from sim._invariants_orders import (
     no_double_charge,
     orders_match_truth,
 )
+from sim._invariants_recon import recon_exact, recon_resolved
 
-__all__ = ["CHECKS", "PAY_FINAL", "PAY_UNPAID", "REFUND_FINAL", "TABLES", "duplicates_refunded",
-           "idempotency", "no_charge_without_order", "no_double_charge", "orders_match_truth"]
+__all__ = ["CHECKS", "PAY_FINAL", "PAY_UNPAID", "REFUND_FINAL", "TABLES", "books_closed_daily",
+           "duplicates_refunded", "idempotency", "no_charge_without_order", "no_double_charge",
+           "orders_match_truth", "profit_matches", "recon_exact", "recon_resolved",
+           "reserve_matches_truth", "settlement_exact"]
 
 SUCCESS = "SUCCESS"
 PAY_FINAL = ("SUCCEEDED", "FAILED", "CLOSED", "BLOCKED", "HELD", "DUPLICATE")
@@ -297,6 +306,12 @@ CHECKS: dict[str, Callable[[sqlite3.Connection], list[Violation]]] = {
     "idempotency": idempotency,
     "outbox_drained": outbox_drained,
     "events_published": events_published,
+    "recon_exact": recon_exact,
+    "recon_resolved": recon_resolved,
+    "settlement_exact": settlement_exact,
+    "books_closed_daily": books_closed_daily,
+    "profit_matches": profit_matches,
+    "reserve_matches_truth": reserve_matches_truth,
 }
 
 # Tables each check reads: the oracle names the missing ones instead of failing on SQL.
@@ -315,4 +330,14 @@ TABLES: dict[str, tuple[str, ...]] = {
     "idempotency": ("pay_orders", "refund_orders"),
     "outbox_drained": ("outbox",),
     "events_published": ("pay_orders", "refund_orders", "events"),
+    # The back-office checks (sim._invariants_recon, sim._invariants_books) list only the tables
+    # every run has: the back-office tables (recon_*, stmt_injected, settlements, accounting_days,
+    # charges...) are optional, each check passes vacuously when they are absent or empty.
+    "recon_exact": ("truth_txns",),
+    "recon_resolved": ("journal_entries",),
+    "settlement_exact": ("pay_orders", "refund_orders", "postings", "journal_entries",
+                         "truth_accounts"),
+    "books_closed_daily": ("postings", "journal_entries"),
+    "profit_matches": ("postings", "journal_entries", "pay_orders", "truth_txns"),
+    "reserve_matches_truth": ("postings", "truth_accounts"),
 }
