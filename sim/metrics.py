@@ -12,10 +12,17 @@ having reached its channel.
 `faults_acted` counts every time any fault acted: `fault.fired` events (mocks and actors), `msg.*`
 events that carry a `fault_id` (the network) and `paysys.crash`. `faults_fired` is the older,
 narrower count of messages a network or merchant fault acted on.
+
+The back-office metrics (`BACKOFFICE`: reconciliation, settlement, the accounting day) read
+tables only runs with a back office have; each is 0 when its table is absent.
+`recon_precision` and `recon_recall` (floats, 1.0 when there is nothing to measure) and the
+other `recon_*` figures of statement reconciliation come from `sim._invariants_recon.stats`,
+which also gives `recon_summary`, the `recon` object of `paysim run --json`.
 """
 
 import sqlite3
 
+from sim._invariants_recon import has_tables, stats
 from sim.catalogue import METRICS
 
 FAULT_EVENTS = ("msg.drop", "msg.duplicate", "msg.hang", "msg.delay", "msg.refused",
@@ -77,6 +84,22 @@ QUERIES: dict[str, str] = {
     "cas_conflicts": "SELECT COUNT(*) FROM events WHERE kind = 'order.cas_conflict'",
 }
 
+# name -> (table it needs, SQL returning one number); 0 when the table is absent
+BACKOFFICE: dict[str, tuple[str, str]] = {
+    "recon_unresolved": ("recon_breaks", "SELECT COUNT(*) FROM recon_breaks WHERE status = 'open'"),
+    "recon_manual": ("recon_breaks", "SELECT COUNT(*) FROM recon_breaks WHERE status = 'manual'"),
+    "recon_files": ("recon_files", "SELECT COUNT(*) FROM recon_files WHERE status = 'reconciled'"),
+    "recon_files_missing": ("recon_files",
+                            "SELECT COUNT(*) FROM recon_files WHERE status = 'missing'"),
+    "stream_breaks": ("recon_breaks", "SELECT COUNT(*) FROM recon_breaks WHERE phase = 'stream'"),
+    "settlements_paid": ("settlements", "SELECT COUNT(*) FROM settlements WHERE status = 'paid'"),
+    "settled_amount": ("settlements",
+                       "SELECT SUM(amount) FROM settlements WHERE status = 'paid'"),
+    "settlement_batches": ("settlement_batches", "SELECT COUNT(*) FROM settlement_batches"),
+    "days_closed": ("accounting_days", "SELECT COUNT(*) FROM accounting_days"),
+    "reserve_topups": ("positions", "SELECT COUNT(*) FROM positions WHERE topped_up > 0"),
+}
+
 _RATE = f"""SELECT SUM(status = 'SUCCEEDED'), COUNT(*) FROM pay_orders WHERE {_REACHED}"""
 
 
@@ -90,8 +113,26 @@ def success_rate(conn: sqlite3.Connection) -> float:
     return 1.0 if not reached else (succeeded or 0) / reached
 
 
+def recon_summary(conn: sqlite3.Connection) -> dict:
+    """The `recon` object of `paysim run --json`: statement reconciliation at a glance."""
+    s = stats(conn)
+    manual = _one(conn, "SELECT COUNT(*) FROM recon_breaks WHERE status = 'manual'") \
+        if has_tables(conn, "recon_breaks") else 0
+    unresolved = _one(conn, "SELECT COUNT(*) FROM recon_breaks WHERE status = 'open'") \
+        if has_tables(conn, "recon_breaks") else 0
+    return {"injected": s["injected"], "expected": s["expected"], "found": s["found"],
+            "precision": s["precision"], "recall": s["recall"], "unresolved": unresolved,
+            "manual": manual, "by_class": s["by_class"]}
+
+
 def compute(conn: sqlite3.Connection) -> dict[str, int | float]:
     """Every metric of `sim.catalogue.METRICS`, in the catalogue's order."""
     values: dict[str, int | float] = {name: _one(conn, sql) for name, sql in QUERIES.items()}
     values["success_rate"] = success_rate(conn)
+    for name, (table, sql) in BACKOFFICE.items():
+        values[name] = _one(conn, sql) if has_tables(conn, table) else 0
+    recon = stats(conn)
+    values.update({f"recon_{k}": recon[k] for k in ("injected", "expected", "found",
+                                                     "true_positive", "precision", "recall",
+                                                     "not_reached")})
     return {name: values[name] for name in METRICS}
