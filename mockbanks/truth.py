@@ -1,7 +1,8 @@
 """Ground truth: the exact record of money at one counterparty (a bank or a platform).
 
 Owns the accounts `{(account, currency): balance}` with their initial balances, the journal of
-every movement, and the list of transactions (pays and refunds) the counterparty really did.
+every movement, and the list of transactions the counterparty really did (TXN_KINDS: pays,
+refunds, and a bank's payouts to merchants and transfers between the platform's accounts).
 Money only ever moves between two opened accounts (`move`), so the sum of all balances per
 currency never changes: that is the "conservation" invariant the oracle checks. A debit that
 would overdraw an account not opened with `overdraft=True` raises `TruthError`: callers check
@@ -12,6 +13,8 @@ balances first and decline; reaching the error is a bug in the caller.
 """
 
 from dataclasses import dataclass
+
+TXN_KINDS = ("pay", "refund", "payout", "transfer")
 
 
 class TruthError(ValueError):
@@ -120,8 +123,8 @@ class Truth:
         status: str = "SUCCESS",
     ) -> dict:
         """Record a transaction (a row of truth_txns); the money moves through `move`."""
-        if kind not in ("pay", "refund"):
-            raise TruthError(f"kind: expected 'pay' or 'refund', got {kind!r}")
+        if kind not in TXN_KINDS:
+            raise TruthError(f"kind: expected one of {', '.join(TXN_KINDS)}, got {kind!r}")
         txn = {"ref": ref, "channel_ref": channel_ref, "kind": kind, "amount": amount,
                "fee": fee, "currency": currency, "status": status, "at_ms": at_ms}
         self._txns.append(txn)

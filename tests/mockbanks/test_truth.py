@@ -85,8 +85,11 @@ def test_txns_rows() -> None:
                      "currency": "CNY", "status": "SUCCESS", "at_ms": 42}]
     rows[0]["amount"] = 0          # a copy: the truth cannot be edited from outside
     assert truth.txns()[0]["amount"] == 500
-    with pytest.raises(TruthError, match="kind: expected 'pay' or 'refund'"):
+    with pytest.raises(TruthError, match="kind: expected one of pay, refund, payout, transfer"):
         truth.record("P1", "BT1", "topup", 1, 0, "CNY", 0)
+    for kind in ("refund", "payout", "transfer"):
+        assert truth.record("S1", "BP1", kind, 7, 0, "CNY", 43)["kind"] == kind
+    assert [t["kind"] for t in truth.txns()] == ["pay", "refund", "payout", "transfer"]
 
 
 def test_ref_of_cuts_at_first_dot() -> None:
