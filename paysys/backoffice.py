@@ -14,7 +14,10 @@ same small surface, and the engine only knows this module:
 Nothing runs unless the scenario asks for it (`PaySysConfig.backoffice.enabled`).
 """
 
-JOBS: tuple = ()
+from paysys import dayend, positions, settlement
+from paysys.recon import flow as recon
+
+JOBS: tuple = (recon, settlement, positions, dayend)
 
 
 def _merged(name: str) -> dict:

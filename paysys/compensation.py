@@ -20,6 +20,7 @@ so that nothing stays stuck even if a timer was lost.
 """
 
 from paysys import ledger, paid, payments, refunds, store
+from paysys.recon import stream
 
 JANITOR_MS = 15 * 60_000       # how often the janitor sweeps
 STUCK_MS = 60 * 60_000         # an order in flight this long without a change is looked at
@@ -64,6 +65,7 @@ def hold_and_refund(node, order: dict, channel: str, charge_ref: str, amount: in
     """Put a charge no order keeps into suspense and refund it."""
     record(node, order, channel, charge_ref, amount, False, now_ms)
     to_suspense(node, order, channel, amount, now_ms)
+    stream.flag(node, order, channel, charge_ref, amount, "refund", now_ms)
     refund(node, order, channel, charge_ref, amount, reason, now_ms)
 
 

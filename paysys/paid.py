@@ -7,6 +7,7 @@ around it is `payments.py`.
 """
 
 from paysys import compensation, ledger, payments, store
+from paysys.recon import stream
 
 
 def other_attempt_paid(node, order: dict) -> bool:
@@ -33,6 +34,7 @@ def succeed(node, order: dict, outcome, now_ms: int) -> None:
         payments.move(node, order, "duplicate", now_ms, channel_ref=ref, received=amount,
               error_code="DUPLICATE_PAYMENT")
         compensation.to_suspense(node, order, channel, amount, now_ms)
+        stream.flag(node, order, channel, ref, amount, "refund", now_ms)
         compensation.refund(node, order, channel, ref, amount, "duplicate", now_ms)
         payments.finished(node, order, now_ms)
         return
@@ -69,6 +71,9 @@ def _other_amount(node, order: dict, outcome, now_ms: int) -> None:
     compensation.record(node, order, channel, ref, amount, False, now_ms)
     compensation.to_suspense(node, order, channel, amount, now_ms)
     policy = node.cfg.partial_payment
+    if not (partial and policy == "complete"):   # a leg that may yet complete the order is no break
+        stream.flag(node, order, channel, ref, amount,
+                    "refund" if partial and policy == "refund" else "manual", now_ms)
     if partial and policy in ("complete", "refund"):
         node.conn.execute("UPDATE pay_orders SET received=? WHERE order_id=?",
                           (received, order["order_id"]))

@@ -16,6 +16,7 @@ import sqlite_utils
 
 from paysys import idempotency, ledger, outbox, replay
 from paysys.orders import TABLES, fire
+from paysys.recon import tables as recon_tables
 
 
 class CasConflict(Exception):
@@ -87,7 +88,7 @@ def create_tables(db: sqlite_utils.Database) -> None:
         pk="req_id", if_not_exists=True,
     )
     db["channel_requests"].create_index(["ref"], if_not_exists=True)
-    for module in (ledger, outbox, idempotency, replay):
+    for module in (ledger, outbox, idempotency, replay, recon_tables):
         module.create_tables(db)
 
 
