@@ -2,8 +2,9 @@
 
 Owns `ChannelFault` (one fault window in absolute ms, as the runner hands it to a mock) and
 `ChannelFaults`, the small helper a mock asks "does fault kind K act on this request now?".
-The catalogue of kinds and their meaning is `sim/faults.py` (family "channel"); this module does
-not import it (mocks never import `sim`): each mock names the kinds it supports and refuses others.
+The catalogue of kinds and their meaning is `sim/faults.py` (families "channel" and "statement");
+this module does not import it (mocks never import `sim`): each mock names the kinds it supports
+and refuses others.
 
 Determinism. Each fault draws from its own `random.Random`, seeded from the node's stream once at
 construction, in the order the faults are given; so adding a fault never shifts the draws of the
@@ -21,8 +22,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 # the kinds a mock may be given (sim/faults.py, family "channel"), and which need a delay
+# (family "statement": the stmt_* kinds act on statement files, see mockbanks/statements.py)
+STMT_KINDS = ("stmt_missing_row", "stmt_extra_row", "stmt_amount", "stmt_status", "stmt_fee",
+              "stmt_currency", "stmt_next_day", "stmt_late", "stmt_none", "stmt_malformed")
 KINDS = ("maintenance", "rate_limit", "cutoff", "notify_late", "notify_lost", "notify_duplicate",
-         "amount_mismatch", "double_charge", "pay_after_close")
+         "amount_mismatch", "double_charge", "pay_after_close", *STMT_KINDS)
 NEEDS_DELAY = ("notify_late",)
 
 
