@@ -50,86 +50,33 @@ BUGGIFY points (`buggify(point) -> bool`, None = never; a firing publishes `bugg
 import heapq
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from dataclasses import field as _field
 
-from mockbanks.faults import ChannelFault, ChannelFaults
+from mockbanks.bank_ops import RESERVE_ACCOUNT, Outflows
+from mockbanks.bank_records import (
+    FEE_ACCOUNT,
+    FUNDED_MAGIC,
+    MAGIC_ACCOUNT,
+    MAGIC_FAILURES,
+    MAGIC_SUFFIXES,
+    QUERY_RESULT,
+    Card,
+    Charge,
+    Pay,
+    first_bad,
+    invalid,
+)
+from mockbanks.bills import READY_MS
+from mockbanks.faults import STMT_KINDS, ChannelFault, ChannelFaults
+from mockbanks.statements import Statements, day_from, lines_of
 from mockbanks.truth import Truth, ref_of
 
 DAY_MS = 86_400_000
 SETTLE_DELAY_MS = 30_000
-MAGIC_ACCOUNT = "magic"
-FEE_ACCOUNT = "bank_fees"
-FUNDED_MAGIC = ("4242", "3220")  # always succeed; topped up from MAGIC_ACCOUNT when short
-# magic last four digits -> (result, code) answered to a pay, nothing checked, no money moved
-MAGIC_FAILURES = {
-    "0002": ("DECLINED", "CARD_FROZEN"),
-    "9995": ("DECLINED", "INSUFFICIENT_FUNDS"),
-    "0119": ("ERROR", "PROCESSING_ERROR"),
-}
-MAGIC_SUFFIXES = FUNDED_MAGIC + tuple(MAGIC_FAILURES)
-# the life of a pay at the bank: status -> {event: new status}; absent = final
-PAY_TRANSITIONS: dict[str, dict[str, str]] = {"PROCESSING": {"settle": "SUCCESS"}}
-# how a pay's status reads in bank.query / bank.close: status -> result (code kept unless given)
-QUERY_RESULT = {"SUCCESS": "SUCCESS", "PROCESSING": "PROCESSING", "DECLINED": "DECLINED",
-                "ERROR": "DECLINED", "CLOSED": "CLOSED"}
 FAULT_KINDS = ("maintenance", "rate_limit", "cutoff", "amount_mismatch", "double_charge",
-               "pay_after_close")
+               "pay_after_close", *STMT_KINDS)
 CUTOFF_TYPES = ("bank.pay", "bank.sign")
 DOUBLE_GAP_MS = (1_000, 3_000)     # the second charge of a double charge, after the first
 SLOW_MS = (1_000, 5_000)           # BUGGIFY "bank.slow"
-
-
-@dataclass(slots=True)
-class _Card:
-    user_id: str
-    card_no: str
-    account: str
-    daily_limit: int
-    frozen: bool
-    day: int = -1
-    used: int = 0
-
-
-@dataclass(slots=True)
-class _Charge:
-    txn_id: str
-    amount: int
-    refunded: int = 0
-
-
-@dataclass(slots=True)
-class _Pay:
-    req_id: str
-    status: str
-    code: str | None
-    amount: int | None
-    card_no: str | None = None
-    bank_txn_id: str | None = None
-    settle_at: int | None = None
-    charges: list[_Charge] = _field(default_factory=list)     # money really taken, in order
-
-    def fire(self, event: str) -> None:
-        try:
-            self.status = PAY_TRANSITIONS[self.status][event]
-        except KeyError:
-            raise ValueError(f"pay {self.req_id}: no transition {event!r} from {self.status}") from None
-
-
-def _bad(body: dict, strs: tuple[str, ...], money: bool, currency: str) -> tuple[str, str] | None:
-    """(field, problem) of the first invalid field of `body`, or None."""
-    for field in strs:
-        value = body.get(field)
-        if not isinstance(value, str) or not value:
-            return field, f"expected a non-empty string, got {value!r}"
-    if money:
-        amount = body.get("amount")
-        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-            return "amount", f"expected a positive integer of minor units, got {amount!r}"
-        if body.get("currency") != currency:
-            return "currency", f"expected {currency!r}, got {body.get('currency')!r}"
-    return None
-
 
 class Bank:
     """A quick-pay bank node: `handle(src, body, now_ms)`, `next_deadline()`, `on_timer(now_ms)`."""
@@ -139,6 +86,7 @@ class Bank:
         service_time: Callable[[random.Random], int], platform_account: str = "platform",
         currency: str = "CNY", tz_offset_ms: int = 8 * 3600 * 1000, platform_balance: int = 0,
         faults: Sequence[ChannelFault] = (), buggify: Callable[[str], bool] | None = None,
+        reserve_balance: int = 0, statement_ready_ms: int = READY_MS,
     ) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"capacity: expected an integer >= 1, got {capacity!r}")
@@ -151,21 +99,30 @@ class Bank:
         self.truth.open(platform_account, currency, platform_balance)
         self.truth.open(FEE_ACCOUNT, currency, 0)
         self.truth.open(MAGIC_ACCOUNT, currency, 0, overdraft=True)
+        self.truth.open(RESERVE_ACCOUNT, currency, reserve_balance)
         self._free = [0] * capacity            # instant each server becomes free (a min-heap)
-        self._cards: dict[str, _Card] = {}
+        self._cards: dict[str, Card] = {}
         self._agreements: dict[str, str | None] = {}   # agreement_no -> card_no (None = revoked)
         self._active: dict[str, str] = {}      # card_no -> its active agreement_no
         self._signs: dict[str, dict] = {}      # req_id -> stored answer (bank.sign / bank.unsign)
-        self._pays: dict[str, _Pay] = {}
-        self._refunds: dict[str, _Pay] = {}
-        self._pending: dict[str, _Pay] = {}    # PROCESSING pays awaiting settlement
+        self._pays: dict[str, Pay] = {}
+        self._refunds: dict[str, Pay] = {}
+        self._pending: dict[str, Pay] = {}    # PROCESSING pays awaiting settlement
         self._seq = 0
         self._faults = ChannelFaults(faults, rng, FAULT_KINDS, f"bank {name}")
         self._buggify = buggify
         self._chaos: random.Random | None = None   # BUGGIFY's draws, made at its first firing
+        self._statements = Statements(
+            channel=name, fmt="mt940", faults=self._faults, ready_ms=statement_ready_ms,
+            rows=lambda day: lines_of(self.truth.txns(), day, tz_offset_ms),
+            tz_offset_ms=tz_offset_ms, currency=currency, fee_rule=fee_rule)
+        self.statement_log = self._statements.log   # every statement fault injected, in order
+        moves = Outflows(self.truth, platform_account, currency, self._next_id, self._pays,
+                         self._refunds, self._cards)
         self._ops = {"bank.sign": self._sign, "bank.unsign": self._unsign, "bank.pay": self._pay,
                      "bank.query": self._query, "bank.close": self._close,
-                     "bank.refund": self._refund}
+                     "bank.refund": moves.refund, "bank.statement": self._statement,
+                     "bank.payout": moves.payout, "bank.transfer": moves.transfer}
 
     # -- population -------------------------------------------------------------------------
     def open_account(self, user_id: str, card_no: str, balance: int, daily_limit: int,
@@ -175,7 +132,7 @@ class Bank:
             raise ValueError(f"card_no: {card_no} is already open")
         account = f"card:{card_no}"
         self.truth.open(account, self.currency, balance)
-        self._cards[card_no] = _Card(user_id, card_no, account, daily_limit, frozen)
+        self._cards[card_no] = Card(user_id, card_no, account, daily_limit, frozen)
 
     def set_frozen(self, card_no: str, frozen: bool = True) -> None:
         self._cards[card_no].frozen = frozen
@@ -263,16 +220,10 @@ class Bank:
         self._seq += 1
         return f"{prefix}{self._seq:010d}"
 
-    @staticmethod
-    def _invalid(body: dict, bad: tuple[str, str]) -> tuple[dict, list]:
-        req_id = body.get("req_id") if isinstance(body.get("req_id"), str) else None
-        return {"req_id": req_id, "result": "ERROR", "code": "INVALID_PARAM", "field": bad[0],
-                "message": f"{bad[0]}: {bad[1]}"}, []
-
     # -- agreements -------------------------------------------------------------------------
     def _sign(self, body: dict, now_ms: int, done_ms: int) -> tuple[dict, list]:
-        if bad := _bad(body, ("req_id", "user_id", "card_no"), False, self.currency):
-            return self._invalid(body, bad)
+        if bad := first_bad(body, ("req_id", "user_id", "card_no"), False, self.currency):
+            return invalid(body, bad)
         req_id, user_id, card_no = body["req_id"], body["user_id"], body["card_no"]
         if req_id in self._signs:
             return dict(self._signs[req_id]), []
@@ -292,8 +243,8 @@ class Bank:
         return dict(answer), []
 
     def _unsign(self, body: dict, now_ms: int, done_ms: int) -> tuple[dict, list]:
-        if bad := _bad(body, ("req_id", "agreement_no"), False, self.currency):
-            return self._invalid(body, bad)
+        if bad := first_bad(body, ("req_id", "agreement_no"), False, self.currency):
+            return invalid(body, bad)
         req_id, agreement_no = body["req_id"], body["agreement_no"]
         if req_id not in self._signs:
             result = "NOT_FOUND"
@@ -309,7 +260,7 @@ class Bank:
 
     # -- pays -------------------------------------------------------------------------------
     @staticmethod
-    def _pay_answer(pay: _Pay) -> dict:
+    def _pay_answer(pay: Pay) -> dict:
         result, code = pay.status, pay.code
         if pay.status == "CLOSED":
             result = "DECLINED"
@@ -317,14 +268,14 @@ class Bank:
                 "bank_txn_id": pay.bank_txn_id, "amount": pay.amount}
 
     def _pay(self, body: dict, now_ms: int, done_ms: int) -> tuple[dict, list]:
-        if bad := _bad(body, ("req_id", "agreement_no"), True, self.currency):
-            return self._invalid(body, bad)
+        if bad := first_bad(body, ("req_id", "agreement_no"), True, self.currency):
+            return invalid(body, bad)
         req_id, amount = body["req_id"], body["amount"]
         if req_id in self._pays:
             return self._pay_answer(self._pays[req_id]), []
         card_no = self._agreements.get(body["agreement_no"])
         card = self._cards.get(card_no) if card_no else None
-        pay = _Pay(req_id, "DECLINED", "AGREEMENT_INVALID", amount, card_no)
+        pay = Pay(req_id, "DECLINED", "AGREEMENT_INVALID", amount, card_no)
         self._pays[req_id] = pay
         if card is None:
             return self._pay_answer(pay), []
@@ -357,7 +308,7 @@ class Bank:
             events += self._charge_again(pay, card, double, now_ms, done_ms)
         return self._pay_answer(pay), events
 
-    def _decline_code(self, card: _Card, amount: int, day: int) -> str | None:
+    def _decline_code(self, card: Card, amount: int, day: int) -> str | None:
         """Why an ordinary card cannot pay `amount` on local `day`, or None."""
         if card.frozen:
             return "CARD_FROZEN"
@@ -367,7 +318,7 @@ class Bank:
             return "INSUFFICIENT_FUNDS"
         return None
 
-    def _charge(self, pay: _Pay, card: _Card, txn_id: str, amount: int, at_ms: int) -> tuple:
+    def _charge(self, pay: Pay, card: Card, txn_id: str, amount: int, at_ms: int) -> tuple:
         """Take `amount` from the card for `pay` as charge `txn_id`; returns its bank.txn event."""
         ref, cur = ref_of(pay.req_id), self.currency
         fee = self.fee_rule.fee(amount)
@@ -378,11 +329,11 @@ class Bank:
                         txn_id, "pay")
         self.truth.move(card.account, FEE_ACCOUNT, fee, cur, at_ms, ref, txn_id, "fee")
         txn = self.truth.record(ref, txn_id, "pay", amount, fee, cur, at_ms)
-        pay.charges.append(_Charge(txn_id, amount))
+        pay.charges.append(Charge(txn_id, amount))
         return ("event", "bank.txn", ref, {**txn, "req_id": pay.req_id, "account": card.account,
                                            "user_id": card.user_id})
 
-    def _charge_again(self, pay: _Pay, card: _Card, fault: ChannelFault, now_ms: int,
+    def _charge_again(self, pay: Pay, card: Card, fault: ChannelFault, now_ms: int,
                       done_ms: int) -> list[tuple]:
         """double_charge: the second charge of `pay` and its second reply, 1-3 s later."""
         gap = self._faults.randint(fault, *DOUBLE_GAP_MS)
@@ -421,8 +372,8 @@ class Bank:
         return view
 
     def _query(self, body: dict, now_ms: int, done_ms: int) -> tuple[dict, list]:
-        if bad := _bad(body, ("req_id",), False, self.currency):
-            return self._invalid(body, bad)
+        if bad := first_bad(body, ("req_id",), False, self.currency):
+            return invalid(body, bad)
         view = self._view(body["req_id"])
         if view is None:
             view = {"req_id": body["req_id"], "result": "NOT_FOUND", "code": None,
@@ -430,8 +381,8 @@ class Bank:
         return view, []
 
     def _close(self, body: dict, now_ms: int, done_ms: int) -> tuple[dict, list]:
-        if bad := _bad(body, ("req_id",), False, self.currency):
-            return self._invalid(body, bad)
+        if bad := first_bad(body, ("req_id",), False, self.currency):
+            return invalid(body, bad)
         req_id = body["req_id"]
         if self._view(req_id) is None:   # never seen: a later pay with this req_id is declined
             fault = self._faults.acting("pay_after_close", now_ms) if self._faults else None
@@ -439,53 +390,17 @@ class Bank:
                 return {"req_id": req_id, "result": "CLOSED", "code": "CLOSED", "amount": None,
                         "bank_txn_id": None}, [self._faults.fired(fault, ref_of(req_id),
                                                                   req_id=req_id)]
-            self._pays[req_id] = _Pay(req_id, "CLOSED", "CLOSED", None)
+            self._pays[req_id] = Pay(req_id, "CLOSED", "CLOSED", None)
         return self._view(req_id), []
 
-    # -- refunds ----------------------------------------------------------------------------
-    def _refund(self, body: dict, now_ms: int, done_ms: int) -> tuple[dict, list]:
-        bad = _bad(body, ("req_id", "orig_req_id"), True, self.currency)
-        orig_txn_id = body.get("orig_txn_id")
-        if bad is None and orig_txn_id is not None and (not isinstance(orig_txn_id, str)
-                                                        or not orig_txn_id):
-            bad = "orig_txn_id", f"expected a non-empty string or absent, got {orig_txn_id!r}"
-        if bad:
-            return self._invalid(body, bad)
-        req_id, amount = body["req_id"], body["amount"]
-        if req_id in self._refunds:
-            return self._refund_answer(self._refunds[req_id]), []
-        pay = self._pays.get(body["orig_req_id"])
-        charge = None
-        if pay is not None and pay.status == "SUCCESS" and pay.charges:
-            charge = pay.charges[0] if orig_txn_id is None else next(
-                (c for c in pay.charges if c.txn_id == orig_txn_id), None)
-        code = None
-        if charge is None:
-            code = "NOT_FOUND"
-        elif charge.refunded + amount > charge.amount:
-            code = "EXCEEDS_REFUNDABLE"
-        elif self.truth.balance(self.platform_account, self.currency) < amount:
-            code = "INSUFFICIENT_FUNDS"
-        refund = _Pay(req_id, "DECLINED", code, amount)
-        self._refunds[req_id] = refund
-        if code is not None:
-            return self._refund_answer(refund), []
-        refund.status, refund.code, refund.bank_txn_id = "SUCCESS", None, self._next_id("BR")
-        refund.card_no = pay.card_no
-        charge.refunded += amount
-        card, ref = self._cards[pay.card_no], ref_of(req_id)
-        self.truth.move(self.platform_account, card.account, amount, self.currency, done_ms, ref,
-                        refund.bank_txn_id, "refund")
-        txn = self.truth.record(ref, refund.bank_txn_id, "refund", amount, 0, self.currency,
-                                done_ms)
-        data = {**txn, "req_id": req_id, "account": card.account, "user_id": card.user_id,
-                "orig_req_id": pay.req_id}
-        if orig_txn_id is not None:
-            data["orig_txn_id"] = orig_txn_id
-        event = ("event", "bank.txn", ref, data)
-        return self._refund_answer(refund), [event]
-
-    @staticmethod
-    def _refund_answer(refund: _Pay) -> dict:
-        return {"req_id": refund.req_id, "result": refund.status, "code": refund.code,
-                "bank_txn_id": refund.bank_txn_id, "amount": refund.amount}
+    # -- statements -------------------------------------------------------------------------
+    def _statement(self, body: dict, now_ms: int, done_ms: int) -> tuple[dict, list]:
+        problem = first_bad(body, ("req_id",), False, self.currency)
+        day = day_from(body.get("date"))
+        if problem is None and day is None:
+            problem = "date", f"expected a date 'YYYY-MM-DD', got {body.get('date')!r}"
+        if problem:
+            return invalid(body, problem)
+        content, events = self._statements.fetch(day, now_ms)
+        return {"req_id": body["req_id"], "result": "SUCCESS" if content else "NOT_READY",
+                "code": None, "date": body["date"], "format": "mt940", "content": content}, events
