@@ -54,93 +54,32 @@ BUGGIFY point (`buggify(point) -> bool`, None = never; a firing publishes `buggi
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from dataclasses import field as _field
 
-from mockbanks._sign import sign
-from mockbanks.faults import ChannelFault, ChannelFaults
+from mockbanks.bills import READY_MS, TZ_MS
+from mockbanks.faults import STMT_KINDS, ChannelFault, ChannelFaults
+from mockbanks.statements import Statements, day_from, lines_of
 from mockbanks.truth import Truth, ref_of
+from mockbanks.wechat_notify import Notifications
+from mockbanks.wechat_records import (
+    USER_PAY_REFUSAL,
+    Charge,
+    Order,
+    fail,
+    first_bad,
+    ok,
+    param_error,
+    text,
+)
 
 FEE_ACCOUNT = "wx_fees"
-_S, _M, _H = 1000, 60_000, 3_600_000
-NOTIFY_SCHEDULE_MS = (15 * _S, 15 * _S, 30 * _S, 3 * _M, 10 * _M, 20 * _M, 30 * _M, 30 * _M,
-                      30 * _M, 60 * _M, 3 * _H, 3 * _H, 3 * _H, 6 * _H, 6 * _H)
-# trade_state -> {event: new trade_state}; CLOSED is final
-TRADE_TRANSITIONS: dict[str, dict[str, str]] = {
-    "NOTPAY": {"pay": "SUCCESS", "close": "CLOSED", "expire": "CLOSED"},
-    "SUCCESS": {"refund": "REFUND"},
-    "REFUND": {"refund": "REFUND"},
-    "CLOSED": {},
-}
-# what a user's wx.user.pay gets for an order that is not payable, by trade_state
-USER_PAY_REFUSAL = {"CLOSED": "ORDERCLOSED", "SUCCESS": "ORDERPAID", "REFUND": "ORDERPAID"}
 FAULT_KINDS = ("maintenance", "rate_limit", "cutoff", "notify_late", "notify_lost",
-               "notify_duplicate", "amount_mismatch", "double_charge", "pay_after_close")
+               "notify_duplicate", "amount_mismatch", "double_charge", "pay_after_close",
+               *STMT_KINDS)
 DOUBLE_GAP_MS = (1_000, 3_000)     # the second charge of a double charge, after the first
 IN_FLIGHT_MS = (2_000, 5_000)      # pay_after_close: the payment "in flight" completes after
 
 
-@dataclass(slots=True)
-class _Charge:
-    """Money taken from a wallet for an order, and the notification series telling it."""
-
-    txn_id: str
-    out_trade_no: str
-    amount: int                     # money taken (the notification's total_fee)
-    credit: int                     # how much of the order it pays (0: a second, double charge)
-    user_id: str
-    paid_ms: int
-    refunded: int = 0
-    attempts: int = 0               # notification attempts made
-    next_at: int | None = None      # instant of the next notification attempt
-    last_at: int | None = None      # instant of the last attempt
-    acked: bool = False
-
-
-@dataclass(slots=True)
-class _Order:
-    out_trade_no: str
-    content: tuple | None           # (total_fee, fee_type, notify_url, time_expire); None: tombstone
-    prepay_id: str | None
-    state: str = "NOTPAY"
-    transaction_id: str | None = None
-    paid_ms: int | None = None
-    charges: list[_Charge] = _field(default_factory=list)
-    payable_after_close: bool = False   # pay_after_close: "closed" but still payable, no expiry
-
-    def fire(self, event: str) -> None:
-        try:
-            self.state = TRADE_TRANSITIONS[self.state][event]
-        except KeyError:
-            raise ValueError(f"order {self.out_trade_no}: no {event!r} from {self.state}") from None
-
-    @property
-    def total_fee(self) -> int | None:
-        return self.content[0] if self.content else None
-
-    @property
-    def left(self) -> int:
-        """What is left to pay of the order."""
-        return self.total_fee - sum(c.credit for c in self.charges)
-
-
-def _text(value: object) -> str:
-    """`value` if it is a string, else "" (never a key of the tables)."""
-    return value if isinstance(value, str) else ""
-
-
-def _bad(body: dict, strs: tuple[str, ...], ints: tuple[str, ...]) -> tuple[str, str] | None:
-    for field in strs:
-        if not isinstance(body.get(field), str) or not body[field]:
-            return field, f"expected a non-empty string, got {body.get(field)!r}"
-    for field in ints:
-        value = body.get(field)
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            return field, f"expected a positive integer, got {value!r}"
-    return None
-
-
-class WeChat:
+class WeChat(Notifications):
     """A WeChat-like platform node: `handle`, `next_deadline`, `on_timer`."""
 
     def __init__(
@@ -148,6 +87,8 @@ class WeChat:
         duplicate_notify_probability: float = 0.0, currency: str = "CNY",
         platform_account: str = "platform", platform_balance: int = 0,
         faults: Sequence[ChannelFault] = (), buggify: Callable[[str], bool] | None = None,
+        tz_offset_ms: int = TZ_MS, statement_format: str = "wechat",
+        statement_ready_ms: int = READY_MS,
     ) -> None:
         if not 0.0 <= duplicate_notify_probability <= 1.0:
             raise ValueError("duplicate_notify_probability: expected a probability in [0, 1], "
@@ -158,18 +99,28 @@ class WeChat:
         self.truth = Truth()
         self.truth.open(platform_account, currency, platform_balance)
         self.truth.open(FEE_ACCOUNT, currency, 0)
-        self._orders: dict[str, _Order] = {}
-        self._by_prepay: dict[str, _Order] = {}
-        self._notifying: dict[str, _Charge] = {}    # txn_id -> charge with an attempt to come
-        self._charges: dict[str, _Charge] = {}       # txn_id -> charge
+        self._orders: dict[str, Order] = {}
+        self._by_prepay: dict[str, Order] = {}
+        self._notifying: dict[str, Charge] = {}    # txn_id -> charge with an attempt to come
+        self._charges: dict[str, Charge] = {}       # txn_id -> charge
         self._refunds: dict[str, dict] = {}          # out_refund_no -> stored answer
         self._in_flight: dict[str, tuple[int, ChannelFault]] = {}   # pay_after_close charges due
         self._seq = 0
         self._faults = ChannelFaults(faults, rng, FAULT_KINDS, f"wechat {name}")
         self._buggify = buggify
+        self._refund_info: dict[str, dict] = {}     # refund_id -> Line fields of its bill row
+        if statement_format not in ("wechat", "alipay"):
+            raise ValueError("statement_format: expected 'wechat' or 'alipay', "
+                             f"got {statement_format!r}")
+        self._statements = Statements(
+            channel=name, fmt=statement_format, faults=self._faults, ready_ms=statement_ready_ms,
+            rows=lambda day: lines_of(self.truth.txns(), day, tz_offset_ms, self._line_info),
+            tz_offset_ms=tz_offset_ms, currency=currency, fee_rule=fee_rule,
+            rate_bp=getattr(fee_rule, "rate_bp", 0))
+        self.statement_log = self._statements.log   # every statement fault injected, in order
         self._ops = {"wx.unifiedorder": self._unifiedorder, "wx.user.pay": self._user_pay,
                      "wx.orderquery": self._orderquery, "wx.closeorder": self._closeorder,
-                     "wx.refund": self._refund}
+                     "wx.refund": self._refund, "wx.downloadbill": self._downloadbill}
 
     def open_wallet(self, user_id: str, balance: int) -> None:
         self.truth.open(f"wallet:{user_id}", self.currency, balance)
@@ -187,7 +138,7 @@ class WeChat:
             return []       # a refused notification is a failed attempt: the schedule goes on
         op = self._ops.get(kind)
         if op is None:
-            return [("reply", {"type": f"{kind}.reply", **self._fail("UNKNOWN_TYPE", "FAIL")}, 0)]
+            return [("reply", {"type": f"{kind}.reply", **fail("UNKNOWN_TYPE", "FAIL")}, 0)]
         if self._faults and (refused := self._refusal(kind, body, now_ms)):
             return refused
         reply, effects = op(src, body, now_ms)
@@ -211,36 +162,12 @@ class WeChat:
                 effects += self._notify(charge, charge.next_at)
         return effects
 
-    def _acknowledged(self, body: dict, now_ms: int) -> _Charge | None:
-        """The charge whose notification this answer acknowledges."""
-        txn_id = body.get("transaction_id")
-        if isinstance(txn_id, str) and txn_id in self._charges:
-            return self._charges[txn_id]
-        order = self._orders.get(_text(body.get("out_trade_no")))
-        sent = [c for c in order.charges if not c.acked and c.last_at is not None
-                and c.last_at <= now_ms] if order is not None else []
-        return max(sent, key=lambda c: c.last_at, default=None)
-
     # -- helpers ----------------------------------------------------------------------------
     def _next_id(self, prefix: str) -> str:
         self._seq += 1
         return f"{prefix}{self._seq:010d}"
 
-    @staticmethod
-    def _fail(err_code: str, return_code: str = "SUCCESS", **extra) -> dict:
-        return {"return_code": return_code, "result_code": "FAIL", "err_code": err_code, **extra}
-
-    @staticmethod
-    def _param_error(body: dict, bad: tuple[str, str]) -> tuple[dict, list]:
-        return {"return_code": "FAIL", "result_code": "FAIL", "err_code": "PARAM_ERROR",
-                "field": bad[0], "return_msg": f"{bad[0]}: {bad[1]}",
-                "out_trade_no": body.get("out_trade_no")}, []
-
-    @staticmethod
-    def _ok(**fields) -> dict:
-        return {"return_code": "SUCCESS", "result_code": "SUCCESS", "err_code": None, **fields}
-
-    def _order(self, out_trade_no: object, now_ms: int) -> _Order | None:
+    def _order(self, out_trade_no: object, now_ms: int) -> Order | None:
         """The order, closed first if it expired unpaid."""
         order = self._orders.get(out_trade_no)
         if order is not None and order.state == "NOTPAY" and not order.payable_after_close:
@@ -261,15 +188,17 @@ class WeChat:
         if fault is None:
             return None
         if user:
-            order = self._by_prepay.get(_text(body.get("prepay_id")))
+            order = self._by_prepay.get(text(body.get("prepay_id")))
             out_trade_no = order.out_trade_no if order is not None else None
             reply = {"prepay_id": body.get("prepay_id"), "user_id": body.get("user_id"),
                      "result": code, "out_trade_no": out_trade_no, "transaction_id": None}
         else:
             out_trade_no = body.get("out_trade_no")
-            ids = {k: body.get(k) for k in ("out_trade_no", "out_refund_no") if k in body}
-            reply = self._fail(code, **ids)
-        ref = _text(body.get("out_refund_no")) or _text(out_trade_no)
+            keys = ("req_id", "bill_date") if kind == "wx.downloadbill" else (
+                "out_trade_no", "out_refund_no")
+            ids = {k: body.get(k) for k in keys if k in body}
+            reply = fail(code, **ids)
+        ref = text(body.get("out_refund_no")) or text(out_trade_no)
         return [("reply", {"type": f"{kind}.reply", **reply}, 0),
                 self._faults.fired(fault, ref_of(ref), type=kind, out_trade_no=out_trade_no)]
 
@@ -278,7 +207,7 @@ class WeChat:
 
     # -- orders -----------------------------------------------------------------------------
     def _unifiedorder(self, src: str, body: dict, now_ms: int) -> tuple[dict, list]:
-        bad = _bad(body, ("out_trade_no", "notify_url"), ("total_fee",))
+        bad = first_bad(body, ("out_trade_no", "notify_url"), ("total_fee",))
         if bad is None and body.get("fee_type") != self.currency:
             bad = "fee_type", f"expected {self.currency!r}, got {body.get('fee_type')!r}"
         expire = body.get("time_expire")
@@ -286,22 +215,22 @@ class WeChat:
                                                    or not isinstance(expire, int)):
             bad = "time_expire", f"expected an integer of ms or null, got {expire!r}"
         if bad:
-            return self._param_error(body, bad)
+            return param_error(body, bad)
         out_trade_no = body["out_trade_no"]
         content = (body["total_fee"], body["fee_type"], body["notify_url"], expire)
         order = self._orders.get(out_trade_no)
         if order is None:
-            order = _Order(out_trade_no, content, self._next_id("wx"))
+            order = Order(out_trade_no, content, self._next_id("wx"))
             self._orders[out_trade_no] = order
             self._by_prepay[order.prepay_id] = order
         elif order.content != content:
-            return self._fail("OUTTRADENO_USED", out_trade_no=out_trade_no), []
-        return self._ok(out_trade_no=out_trade_no, prepay_id=order.prepay_id,
+            return fail("OUTTRADENO_USED", out_trade_no=out_trade_no), []
+        return ok(out_trade_no=out_trade_no, prepay_id=order.prepay_id,
                         code_url=f"weixin://wxpay/bizpayurl?pr={order.prepay_id}"), []
 
     def _user_pay(self, src: str, body: dict, now_ms: int) -> tuple[dict, list]:
         user_id = body.get("user_id") or src.removeprefix("user:")
-        order = self._by_prepay.get(_text(body.get("prepay_id")))
+        order = self._by_prepay.get(text(body.get("prepay_id")))
         answer = {"prepay_id": body.get("prepay_id"), "user_id": user_id, "result": "NOT_FOUND",
                   "out_trade_no": None, "transaction_id": None}
         if order is None:
@@ -340,10 +269,10 @@ class WeChat:
         return self.truth.has(wallet, self.currency) and self.truth.balance(
             wallet, self.currency) >= amount
 
-    def _take(self, order: _Order, user_id: str, amount: int, credit: int,
-              at_ms: int) -> tuple[_Charge, tuple]:
+    def _take(self, order: Order, user_id: str, amount: int, credit: int,
+              at_ms: int) -> tuple[Charge, tuple]:
         """Take `amount` from the user's wallet for `order` (paying `credit` of it)."""
-        charge = _Charge(self._next_id("WXT"), order.out_trade_no, amount, credit, user_id, at_ms)
+        charge = Charge(self._next_id("WXT"), order.out_trade_no, amount, credit, user_id, at_ms)
         order.charges.append(charge)
         self._charges[charge.txn_id] = charge
         if credit and order.left == 0:
@@ -357,7 +286,7 @@ class WeChat:
         return charge, ("event", "wx.txn", ref, {**txn, "out_trade_no": order.out_trade_no,
                                                  "user_id": user_id, "account": wallet})
 
-    def _charge_again(self, order: _Order, first: _Charge, fault: ChannelFault,
+    def _charge_again(self, order: Order, first: Charge, fault: ChannelFault,
                       now_ms: int) -> list[tuple]:
         """double_charge: a second charge of the same amount 1-3 s later, notified on its own."""
         at = now_ms + self._faults.randint(fault, *DOUBLE_GAP_MS)
@@ -394,12 +323,12 @@ class WeChat:
         return effects
 
     def _orderquery(self, src: str, body: dict, now_ms: int) -> tuple[dict, list]:
-        if bad := _bad(body, ("out_trade_no",), ()):
-            return self._param_error(body, bad)
+        if bad := first_bad(body, ("out_trade_no",), ()):
+            return param_error(body, bad)
         order = self._order(body["out_trade_no"], now_ms)
         if order is None:
-            return self._fail("ORDERNOTEXIST", out_trade_no=body["out_trade_no"]), []
-        answer = self._ok(out_trade_no=order.out_trade_no, trade_state=order.state,
+            return fail("ORDERNOTEXIST", out_trade_no=body["out_trade_no"]), []
+        answer = ok(out_trade_no=order.out_trade_no, trade_state=order.state,
                           total_fee=order.total_fee, transaction_id=order.transaction_id,
                           time_end=order.paid_ms)
         charges = order.charges
@@ -409,15 +338,15 @@ class WeChat:
         return answer, []
 
     def _closeorder(self, src: str, body: dict, now_ms: int) -> tuple[dict, list]:
-        if bad := _bad(body, ("out_trade_no",), ()):
-            return self._param_error(body, bad)
+        if bad := first_bad(body, ("out_trade_no",), ()):
+            return param_error(body, bad)
         out_trade_no = body["out_trade_no"]
         order = self._order(out_trade_no, now_ms)
         events = []
         if order is None:           # never seen: remember it closed so nobody can pay it later
-            self._orders[out_trade_no] = _Order(out_trade_no, None, None, state="CLOSED")
+            self._orders[out_trade_no] = Order(out_trade_no, None, None, state="CLOSED")
         elif order.state in ("SUCCESS", "REFUND"):
-            return self._fail("ORDERPAID", out_trade_no=out_trade_no), []
+            return fail("ORDERPAID", out_trade_no=out_trade_no), []
         elif order.state == "NOTPAY" and not order.payable_after_close:
             fault = self._faults.acting("pay_after_close", now_ms) if self._faults else None
             if fault is None:
@@ -428,63 +357,40 @@ class WeChat:
                 self._in_flight[out_trade_no] = (at, fault)
                 events.append(self._faults.fired(fault, ref_of(out_trade_no),
                                                  out_trade_no=out_trade_no, lands_at=at))
-        return self._ok(out_trade_no=out_trade_no), events
+        return ok(out_trade_no=out_trade_no), events
 
-    # -- notifications ----------------------------------------------------------------------
-    def _start_notify(self, charge: _Charge, at_ms: int) -> list[tuple]:
-        """The first notification attempt of a new charge (none under notify_lost)."""
-        lost = self._faults.acting("notify_lost", at_ms) if self._faults else None
-        if lost is not None:
-            return [self._faults.fired(lost, ref_of(charge.out_trade_no),
-                                       out_trade_no=charge.out_trade_no, txn_id=charge.txn_id)]
-        self._notifying[charge.txn_id] = charge
-        return self._notify(charge, at_ms)
+    # -- bills --------------------------------------------------------------------------------
+    def _downloadbill(self, src: str, body: dict, now_ms: int) -> tuple[dict, list]:
+        day = day_from(body.get("bill_date"), compact=True)
+        problem = None if body.get("bill_type", "ALL") == "ALL" else (
+            "bill_type", f"expected 'ALL', got {body.get('bill_type')!r}")
+        if day is None:
+            problem = "bill_date", f"expected a date 'YYYYMMDD', got {body.get('bill_date')!r}"
+        ids = {"req_id": body.get("req_id"), "bill_date": body.get("bill_date"),
+               "format": self._statements.fmt}
+        if problem:
+            return {**param_error(body, problem)[0], **ids}, []
+        content, events = self._statements.fetch(day, now_ms)
+        if content is None:
+            return {**fail(None, "FAIL", **ids), "return_msg": "No Bill Exist",
+                    "content": None}, events
+        return ok(**ids, content=content), events
 
-    def _notify(self, charge: _Charge, at_ms: int) -> list[tuple]:
-        """One notification attempt scheduled at `at_ms`; schedules the next one."""
-        order = self._orders[charge.out_trade_no]
-        charge.attempts += 1
-        charge.last_at = at_ms
-        if charge.attempts <= len(NOTIFY_SCHEDULE_MS):
-            charge.next_at = at_ms + NOTIFY_SCHEDULE_MS[charge.attempts - 1]
-        else:
-            charge.next_at = None
-            self._notifying.pop(charge.txn_id, None)
-        body = {"type": "wx.notify", "out_trade_no": order.out_trade_no,
-                "transaction_id": charge.txn_id, "total_fee": charge.amount,
-                "fee_type": self.currency, "result_code": "SUCCESS", "time_end": charge.paid_ms,
-                "nonce_str": f"{self.rng.getrandbits(64):016x}"}
-        body["sign"] = sign(body, self.api_key)
-        p = self.duplicate_notify_probability
-        copies = 2 if p > 0 and self.rng.random() < p else 1
-        ref, extra, delay = ref_of(order.out_trade_no), [], 0
-        if copies == 1 and self._faults and (dup := self._faults.acting("notify_duplicate",
-                                                                        at_ms)):
-            copies = 2
-            extra.append(self._faults.fired(dup, ref, out_trade_no=order.out_trade_no,
-                                            txn_id=charge.txn_id, n=charge.attempts))
-        if copies == 1 and self._bug("wechat.notify_duplicate"):
-            copies = 2
-            extra.append(("event", "buggify.fired", ref, {"point": "wechat.notify_duplicate",
-                                                          "out_trade_no": order.out_trade_no}))
-        if self._faults and (late := self._faults.acting("notify_late", at_ms)):
-            delay = self._faults.delay(late)
-            extra.append(self._faults.fired(late, ref, out_trade_no=order.out_trade_no,
-                                            txn_id=charge.txn_id, n=charge.attempts, delay=delay))
-        event = ("event", "wx.notify.attempt", ref,
-                 {"n": charge.attempts, "url": order.content[2], "duplicate": copies == 2,
-                  "out_trade_no": order.out_trade_no})
-        return [event, *extra] + [("send", order.content[2], dict(body), delay)
-                                  for _ in range(copies)]
+    def _line_info(self, txn: dict) -> dict:
+        """The Line fields of a truth txn's bill row that the truth does not hold."""
+        if txn["kind"] == "refund":
+            return self._refund_info.get(txn["channel_ref"], {})
+        charge = self._charges[txn["channel_ref"]]
+        return {"user": charge.user_id, "order_amount": self._orders[charge.out_trade_no].total_fee}
 
     # -- refunds ----------------------------------------------------------------------------
     def _refund(self, src: str, body: dict, now_ms: int) -> tuple[dict, list]:
-        bad = _bad(body, ("out_trade_no", "out_refund_no"), ("total_fee", "refund_fee"))
+        bad = first_bad(body, ("out_trade_no", "out_refund_no"), ("total_fee", "refund_fee"))
         txn_id = body.get("transaction_id")
         if bad is None and txn_id is not None and (not isinstance(txn_id, str) or not txn_id):
             bad = "transaction_id", f"expected a non-empty string or absent, got {txn_id!r}"
         if bad:
-            return self._param_error(body, bad)
+            return param_error(body, bad)
         out_refund_no, amount = body["out_refund_no"], body["refund_fee"]
         if out_refund_no in self._refunds:
             return dict(self._refunds[out_refund_no]), []
@@ -501,14 +407,14 @@ class WeChat:
         if not pool:
             err = "ORDERNOTEXIST"
         elif body["total_fee"] != order.total_fee:
-            return self._param_error(body, ("total_fee", f"expected {order.total_fee}, "
+            return param_error(body, ("total_fee", f"expected {order.total_fee}, "
                                                          f"got {body['total_fee']}"))
         elif left > 0:
             err = "REFUND_FEE_INVALID"
         elif self.truth.balance(self.platform_account, self.currency) < amount:
             err = "NOTENOUGH"
         if err is not None:
-            self._refunds[out_refund_no] = self._fail(err, **ids)
+            self._refunds[out_refund_no] = fail(err, **ids)
             return dict(self._refunds[out_refund_no]), []
         refund_id, ref = self._next_id("WXR"), ref_of(out_refund_no)
         if order.state in ("SUCCESS", "REFUND"):
@@ -518,8 +424,11 @@ class WeChat:
             self.truth.move(self.platform_account, f"wallet:{charge.user_id}", take,
                             self.currency, now_ms, ref, refund_id, "refund")
         txn = self.truth.record(ref, refund_id, "refund", amount, 0, self.currency, now_ms)
-        self._refunds[out_refund_no] = self._ok(**ids, refund_id=refund_id, refund_fee=amount)
+        self._refunds[out_refund_no] = ok(**ids, refund_id=refund_id, refund_fee=amount)
         payer = parts[0][0].user_id
+        self._refund_info[refund_id] = {"order_ref": ref_of(order.out_trade_no), "user": payer,
+                                        "orig_ref": parts[0][0].txn_id,
+                                        "order_amount": order.total_fee}
         data = {**txn, "out_trade_no": order.out_trade_no, "out_refund_no": out_refund_no,
                 "user_id": payer, "account": f"wallet:{payer}"}
         if txn_id is not None:
@@ -527,7 +436,7 @@ class WeChat:
         return dict(self._refunds[out_refund_no]), [("event", "wx.txn", ref, data)]
 
     @staticmethod
-    def _refundable(order: _Order | None, txn_id: str | None) -> list[_Charge]:
+    def _refundable(order: Order | None, txn_id: str | None) -> list[Charge]:
         """The charges a refund may take back: the one named, else the order's paying charges
         (only once the order is paid)."""
         if order is None:
