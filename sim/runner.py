@@ -19,7 +19,7 @@ from mockbanks.bank import Bank
 from mockbanks.faults import ChannelFault
 from mockbanks.fees import Fee
 from mockbanks.wechat import WeChat
-from paysys.config import ChannelConfig, PaySysConfig
+from paysys.config import BackOffice, ChannelConfig, PaySysConfig, SettlementRule
 from paysys.engine import PaySys
 from paysys.gateway import Merchant
 from paysys.money import FeeRule
@@ -73,7 +73,26 @@ def paysys_config(scenario: Scenario, merchants: list[population.MerchantKeys]) 
         late_success=scenario.paysys.late_success,
         # a crash loses what is not committed: with crashes, every unit of work commits
         commit_every=1 if any(f.kind == "crash" for f in scenario.faults) else 500,
+        backoffice=backoffice(scenario),
     )
+
+
+def backoffice(scenario: Scenario) -> BackOffice:
+    """The payment system's calendar jobs, as the scenario's [recon] and [settlement] say."""
+    r, s = scenario.recon, scenario.settlement
+    options: dict = {}
+    if r is not None:
+        options.update(recon=True, recon_time_ms=r.time_ms, recon_retry_ms=r.retry_ms,
+                       late_after_ms=r.late_after_ms, give_up_ms=r.give_up_ms, carry=r.carry)
+    if s is not None:
+        def rule(m) -> SettlementRule:
+            return SettlementRule(m.cycle, m.min_amount, m.splits)
+        options.update(settlement=True, settle_time_ms=s.time_ms,
+                       same_day_time_ms=s.same_day_time_ms, payout_channel=s.payout_channel,
+                       reserve=s.reserve, position_floor=s.position_floor,
+                       default_rule=rule(s.default),
+                       rules={m: rule(x) for m, x in s.merchants.items()})
+    return BackOffice(**options)
 
 
 def _channel_faults(scenario: Scenario, channel_id: str) -> list[ChannelFault]:
@@ -81,7 +100,8 @@ def _channel_faults(scenario: Scenario, channel_id: str) -> list[ChannelFault]:
     return [ChannelFault(f.index, f.kind, scenario.start_ms + f.start_ms,
                          scenario.start_ms + f.end_ms, f.probability, f.params,
                          f.extra.sample if f.extra is not None else None)
-            for f in scenario.faults if f.family == "channel" and f.target == channel_id]
+            for f in scenario.faults
+            if f.family in ("channel", "statement") and f.target == channel_id]
 
 
 def _channel_node(scenario: Scenario, channel, users: list[population.User], buggify):
@@ -89,17 +109,21 @@ def _channel_node(scenario: Scenario, channel, users: list[population.User], bug
     rng = stream(scenario.seed, f"node:{channel.id}")
     currency = scenario.traffic.currency
     faults = _channel_faults(scenario, channel.id)
+    settlement = scenario.settlement
     if channel.kind == "bank":
+        reserve = settlement.reserve if settlement and settlement.payout_channel == channel.id else 0
         node = Bank(name=channel.id, rng=rng, fee_rule=fee, capacity=channel.capacity,
                     max_queue_ms=channel.max_queue_ms, service_time=channel.service_time.sample,
-                    currency=currency, faults=faults, buggify=buggify)
+                    currency=currency, faults=faults, buggify=buggify,
+                    statement_ready_ms=channel.statement_ready_ms, reserve_balance=reserve)
         for u in users:
             node.open_account(u.user_id, u.card_no, u.bank_balance, scenario.population.daily_limit,
                               frozen=u.frozen)
         return node
     node = WeChat(name=channel.id, rng=rng, fee_rule=fee, api_key=channel.api_key,
                   duplicate_notify_probability=channel.duplicate_notify_probability,
-                  currency=currency, faults=faults, buggify=buggify)
+                  currency=currency, faults=faults, buggify=buggify,
+                  statement_format=channel.statement, statement_ready_ms=channel.statement_ready_ms)
     for u in users:
         node.open_wallet(u.user_id, u.wallet_balance)
     return node
@@ -185,6 +209,13 @@ def _write_world(sim: Simulation, conn: sqlite3.Connection) -> str:
             for t in node.truth.txns()
         ])
     conn.execute("CREATE INDEX IF NOT EXISTS truth_txns_ref ON truth_txns(ref)")
+    conn.execute("CREATE TABLE IF NOT EXISTS stmt_injected (node TEXT, fault_id INTEGER, kind TEXT, "
+                 "channel TEXT, date TEXT, cls TEXT, key TEXT, ref TEXT, detail TEXT)")
+    conn.executemany("INSERT INTO stmt_injected VALUES (?,?,?,?,?,?,?,?,?)", [
+        (node.name, x["fault_id"], x["kind"], x["channel"], x["date"], x["cls"], x["key"], x["ref"],
+         json.dumps(x["detail"], sort_keys=True))
+        for node in sim.channels for x in node.statement_log
+    ])
     conn.execute("COMMIT")
     return digest
 

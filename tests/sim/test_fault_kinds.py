@@ -17,8 +17,27 @@ TARGET = {"link": "paysys<->bank", "groups": "paysys | bank", "merchant": "merch
 EXTRA = {"dist": "uniform", "low": 500, "high": 6000}
 
 
+def statement_scenario(kind: str):
+    """A statement fault acts on a day's file: traffic across a local midnight, files fetched the
+    next morning (a missing one is given up on a day later)."""
+    fault = {"kind": kind, "target": "bank" if kind != "stmt_extra_row" else "wechat",
+             "start": "2h", "end": "3h"}
+    return from_dict({
+        "scenario": {"name": f"only-{kind}", "seed": 5, "start": "2026-11-02T21:30:00+08:00",
+                     "duration": "6h", "grace": "2d 8h"},
+        "population": {"users": 40},
+        "traffic": {"rate_per_min": 1.0, "abandon_probability": 0.0},
+        "channels": [{"id": "bank", "kind": "bank"}, {"id": "wechat", "kind": "wechat"}],
+        "notifications": {"schedule": ["15s", "1m", "5m", "20m"]},
+        "recon": {},
+        "faults": [fault],
+    }, f"only-{kind}")
+
+
 def scenario(kind: str):
     spec = FAULTS[kind]
+    if spec.family == "statement":
+        return statement_scenario(kind)
     channel = "wechat" if "bank" not in spec.channel_kinds or kind in (
         "amount_mismatch", "double_charge") else "bank"
     fault = {"kind": kind, "target": TARGET.get(spec.target, channel), "start": "0m",
