@@ -36,7 +36,7 @@ import json
 
 import sqlite_utils
 
-from paysys import clearing, dayend, ledger, positions, store
+from paysys import clearing, dayend, ledger, positions
 from paysys.channels.base import FAILURE, SUCCESS
 
 RETRY_MS = (5_000, 30_000, 120_000, 600_000, 1_800_000)
@@ -283,7 +283,8 @@ def _send(node, sid: str, now_ms: int) -> None:
     channel = node.cfg.backoffice.payout_channel
     body = node.adapters[channel].payout(row["req_id"], f"merchant:{row['merchant_id']}",
                                          row["amount"], row["currency"])
-    first = not store.request_kind(node.conn, row["req_id"])
+    first = node.conn.execute("SELECT 1 FROM channel_requests WHERE req_id = ?",
+                              (row["req_id"],)).fetchone() is None
     call = node.call_channel if first else node.resend_channel
     call(channel, "payout", sid, row["req_id"], body, now_ms)
 
