@@ -6,7 +6,7 @@ payment under the scenario's policy). The table of every case is in `compensatio
 around it is `payments.py`.
 """
 
-from paysys import compensation, ledger, payments, store
+from paysys import clearing, compensation, ledger, payments, store
 from paysys.recon import stream
 
 
@@ -52,6 +52,10 @@ def _pay_in_full(node, order: dict, ref: str, event: str, now_ms: int,
                                  order["amount"], merchant_fee, channel_cost)
     if from_suspense:
         lines = ledger.from_suspense(lines, order["channel"])
+    if node.cfg.backoffice.settlement:   # profit sharing (分账) of the merchant's share
+        rule = node.cfg.backoffice.rule(order["merchant_id"])
+        lines += clearing.split_lines(order["merchant_id"], order["currency"], order["amount"],
+                                      rule.splits, available=order["amount"] - merchant_fee)
     payments.post(node, order["order_id"], "payment", lines, now_ms)
     payments.finished(node, order, now_ms)
 

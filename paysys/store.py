@@ -14,7 +14,7 @@ import sqlite3
 
 import sqlite_utils
 
-from paysys import idempotency, ledger, outbox, replay
+from paysys import dayend, idempotency, ledger, outbox, positions, replay, settlement
 from paysys.orders import TABLES, fire
 from paysys.recon import tables as recon_tables
 
@@ -88,7 +88,8 @@ def create_tables(db: sqlite_utils.Database) -> None:
         pk="req_id", if_not_exists=True,
     )
     db["channel_requests"].create_index(["ref"], if_not_exists=True)
-    for module in (ledger, outbox, idempotency, replay, recon_tables):
+    for module in (ledger, outbox, idempotency, replay, recon_tables, dayend, positions,
+                   settlement):
         module.create_tables(db)
 
 
