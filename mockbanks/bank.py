@@ -1,9 +1,14 @@
-"""The simulated quick-pay bank (sans-IO node): agreements, pays, queries, closes, refunds.
+"""The simulated quick-pay bank (sans-IO node): agreements, pays, queries, closes, refunds,
+statements, payouts and reserve transfers.
 
 Owns the bank side of the "Quick-pay bank" protocol of docs/protocol.md and the bank's ground
-truth (`self.truth`): card accounts `card:<card_no>`, the platform's account (`platform`), the
+truth (`self.truth`): card accounts `card:<card_no>`, the platform's account (`platform`) and its
+`reserve` (opened with `reserve_balance`), merchants' accounts `merchant:<id>` (payouts), the
 bank's fee account (`bank_fees`) and the `magic` account (the only one allowed to go negative)
 that funds magic cards 4242 and 3220 whatever their balance, so conservation still holds.
+Records and validation: mockbanks/bank_records.py; refunds, payouts and transfers:
+mockbanks/bank_ops.py; `bank.statement` (MT940 of a local day, ready `statement_ready_ms` after
+its end, and the `stmt_*` faults logged in `statement_log`): mockbanks/statements.py.
 
 Timing model. The bank is an M/G/c queue: `capacity` servers, each free from some instant. A
 request starts at max(now, earliest free server); if it would wait more than `max_queue_ms` it is
@@ -30,7 +35,8 @@ Channel faults (`faults`, see mockbanks/faults.py; nothing is drawn when none is
 - maintenance: every request is answered `REJECTED`/`SYSTEM_MAINTENANCE` at once, nothing done.
 - rate_limit: beyond `max_per_s` requests accepted in one second, `REJECTED`/`RATE_LIMITED`.
 - cutoff: a new `bank.pay` or `bank.sign` is `REJECTED`/`CUTOFF_IN_PROGRESS` (a req_id the bank
-  already answered gets its stored answer); queries, closes, refunds, unsigns work.
+  already answered gets its stored answer); queries, closes, refunds, unsigns, statements,
+  payouts and transfers work.
   `REJECTED` says that this request did nothing, not that an earlier send of the same req_id did
   nothing (a pay retried during maintenance may have been charged by its first send).
 - amount_mismatch: the pay charges amount + `delta` (at least 1) and reports that `amount`.

@@ -1,4 +1,5 @@
-"""The simulated WeChat-like platform (sans-IO node): orders, wallet pays, notifications, refunds.
+"""The simulated WeChat-like platform (sans-IO node): orders, wallet pays, notifications, refunds,
+bills.
 
 Owns the platform side of the "WeChat-like platform" protocol of docs/protocol.md and its ground
 truth (`self.truth`): user wallets `wallet:<user_id>`, the payment system's merchant account
@@ -48,6 +49,12 @@ Channel faults (`faults`, see mockbanks/faults.py; nothing is drawn when none is
   fault's stream among those that can pay it (the platform does not know who scanned the code).
 Each acting fault publishes `("event", "fault.fired", ref, {"fault_id", "kind", ...})`.
 
+Bills. `wx.downloadbill` {req_id, bill_date "YYYYMMDD", bill_type "ALL"} answers the file of that
+local day (`tz_offset_ms`, UTC+8) in `statement_format` ("wechat" bill or "alipay" CSV), ready
+`statement_ready_ms` after the day's end, else return_code FAIL "No Bill Exist"; the `stmt_*`
+faults act on it and are logged in `statement_log` (mockbanks/statements.py). Records:
+mockbanks/wechat_records.py; notifications: wechat_notify.py; refunds: wechat_refunds.py.
+
 BUGGIFY point (`buggify(point) -> bool`, None = never; a firing publishes `buggify.fired`):
 - "wechat.notify_duplicate": this notification attempt is sent twice.
 """
@@ -70,6 +77,7 @@ from mockbanks.wechat_records import (
     param_error,
     text,
 )
+from mockbanks.wechat_refunds import Refunds
 
 FEE_ACCOUNT = "wx_fees"
 FAULT_KINDS = ("maintenance", "rate_limit", "cutoff", "notify_late", "notify_lost",
@@ -79,7 +87,7 @@ DOUBLE_GAP_MS = (1_000, 3_000)     # the second charge of a double charge, after
 IN_FLIGHT_MS = (2_000, 5_000)      # pay_after_close: the payment "in flight" completes after
 
 
-class WeChat(Notifications):
+class WeChat(Notifications, Refunds):
     """A WeChat-like platform node: `handle`, `next_deadline`, `on_timer`."""
 
     def __init__(
@@ -382,67 +390,3 @@ class WeChat(Notifications):
             return self._refund_info.get(txn["channel_ref"], {})
         charge = self._charges[txn["channel_ref"]]
         return {"user": charge.user_id, "order_amount": self._orders[charge.out_trade_no].total_fee}
-
-    # -- refunds ----------------------------------------------------------------------------
-    def _refund(self, src: str, body: dict, now_ms: int) -> tuple[dict, list]:
-        bad = first_bad(body, ("out_trade_no", "out_refund_no"), ("total_fee", "refund_fee"))
-        txn_id = body.get("transaction_id")
-        if bad is None and txn_id is not None and (not isinstance(txn_id, str) or not txn_id):
-            bad = "transaction_id", f"expected a non-empty string or absent, got {txn_id!r}"
-        if bad:
-            return param_error(body, bad)
-        out_refund_no, amount = body["out_refund_no"], body["refund_fee"]
-        if out_refund_no in self._refunds:
-            return dict(self._refunds[out_refund_no]), []
-        order = self._order(body["out_trade_no"], now_ms)
-        ids = {"out_trade_no": body["out_trade_no"], "out_refund_no": out_refund_no}
-        pool = self._refundable(order, txn_id)
-        parts, left = [], amount
-        for charge in pool:
-            take = min(left, charge.amount - charge.refunded)
-            if take > 0:
-                parts.append((charge, take))
-                left -= take
-        err = None
-        if not pool:
-            err = "ORDERNOTEXIST"
-        elif body["total_fee"] != order.total_fee:
-            return param_error(body, ("total_fee", f"expected {order.total_fee}, "
-                                                         f"got {body['total_fee']}"))
-        elif left > 0:
-            err = "REFUND_FEE_INVALID"
-        elif self.truth.balance(self.platform_account, self.currency) < amount:
-            err = "NOTENOUGH"
-        if err is not None:
-            self._refunds[out_refund_no] = fail(err, **ids)
-            return dict(self._refunds[out_refund_no]), []
-        refund_id, ref = self._next_id("WXR"), ref_of(out_refund_no)
-        if order.state in ("SUCCESS", "REFUND"):
-            order.fire("refund")
-        for charge, take in parts:
-            charge.refunded += take
-            self.truth.move(self.platform_account, f"wallet:{charge.user_id}", take,
-                            self.currency, now_ms, ref, refund_id, "refund")
-        txn = self.truth.record(ref, refund_id, "refund", amount, 0, self.currency, now_ms)
-        self._refunds[out_refund_no] = ok(**ids, refund_id=refund_id, refund_fee=amount)
-        payer = parts[0][0].user_id
-        self._refund_info[refund_id] = {"order_ref": ref_of(order.out_trade_no), "user": payer,
-                                        "orig_ref": parts[0][0].txn_id,
-                                        "order_amount": order.total_fee}
-        data = {**txn, "out_trade_no": order.out_trade_no, "out_refund_no": out_refund_no,
-                "user_id": payer, "account": f"wallet:{payer}"}
-        if txn_id is not None:
-            data["transaction_id"] = txn_id
-        return dict(self._refunds[out_refund_no]), [("event", "wx.txn", ref, data)]
-
-    @staticmethod
-    def _refundable(order: Order | None, txn_id: str | None) -> list[Charge]:
-        """The charges a refund may take back: the one named, else the order's paying charges
-        (only once the order is paid)."""
-        if order is None:
-            return []
-        if txn_id is not None:
-            return [c for c in order.charges if c.txn_id == txn_id]
-        if order.state not in ("SUCCESS", "REFUND"):
-            return []
-        return [c for c in order.charges if c.credit > 0]
