@@ -44,3 +44,12 @@ def open_breaks(conn: sqlite3.Connection, cls: str) -> list[sqlite3.Row | dict]:
                        "status='open' AND cls=? AND phase='statement' ORDER BY break_id", (cls,))
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def listed_before(conn: sqlite3.Connection, channel: str) -> set[str]:
+    """Keys an earlier file already listed in a break (channel-only, cross-day): when paysys
+    learns of such a charge later (the query a channel-only row triggered), its row of that later
+    day must not wait for a file again."""
+    return {k for (k,) in conn.execute(
+        "SELECT key FROM recon_breaks WHERE channel=? AND phase='statement' AND theirs IS NOT NULL",
+        (channel,))}

@@ -118,7 +118,9 @@ def _reconcile(node, channel: str, date: str, fmt: str, rows: list, now_ms: int)
     conn, cfg = node.conn, node.cfg.backoffice
     start, end = day_bounds(date)
     fee_rule = node.channels[channel].fee
-    ours_today = tables.ours(conn, channel, start, end, fee_rule)
+    listed = files.listed_before(conn, channel)   # e.g. charges paysys learned from a file
+    ours_today = {k: r for k, r in tables.ours(conn, channel, start, end, fee_rule).items()
+                  if k not in listed}
     buffer = tables.load_buffer(conn, channel)
     keys = {r.key for r in rows} | set(buffer)
     ours_known = tables.known(conn, channel, keys, fee_rule)

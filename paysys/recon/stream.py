@@ -7,7 +7,8 @@ ours), a charge of another amount (`amount_over` / `amount_under`) — is also f
 break of phase `stream`, with what the door did about it: `refund` (it went to suspense and a
 compensation refund takes it back) or `manual` (the order is HELD for a person). These breaks are
 found the moment the report arrives, a day before the statement could show them; the statement
-phase (flow.py) catches what no report ever said.
+phase (flow.py) catches what no report ever said; the charges it makes paysys learn of are not
+filed twice.
 """
 
 from paysys.recon import local_date, tables
@@ -24,8 +25,10 @@ REASONS = {
 def flag(node, order: dict, channel: str, charge_ref: str, amount: int, resolution: str,
          now_ms: int) -> None:
     """File the reported charge `charge_ref` of `order` that the order does not keep."""
-    if not node.cfg.backoffice.recon:
-        return
+    if not node.cfg.backoffice.recon or node.conn.execute(
+            "SELECT 1 FROM recon_breaks WHERE key=? AND phase='statement'",
+            (f"pay:{charge_ref}",)).fetchone():
+        return   # no stream; or a statement listed it first (and its break follows it up)
     expected = order["amount"]
     cls = ("channel_only" if amount == expected else
            "amount_over" if amount > expected else "amount_under")
