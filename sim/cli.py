@@ -201,20 +201,8 @@ def run_one(path: str, seed: int | None, db: str | None, report: str | None,
     else:
         result = run(scenario, db)
     summary = result.summary
-    summary["recon"] = _recon(db)
     summary["report"] = render(db, report)
     return summary
-
-
-def _recon(db: str) -> dict:
-    """The `recon` object of the --json summary (sim.metrics.recon_summary of the run database)."""
-    from sim.metrics import recon_summary
-
-    conn = sqlite3.connect(db)
-    try:
-        return recon_summary(conn)
-    finally:
-        conn.close()
 
 
 def _print_run(console: Console, summary: dict) -> None:

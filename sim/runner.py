@@ -25,7 +25,7 @@ from paysys.gateway import Merchant
 from paysys.money import FeeRule
 from paysys.risk import RiskRules
 from paysys.store import open_store
-from sim import oracle, population
+from sim import metrics, oracle, population
 from sim.actors import Actors
 from sim.buggify import Buggify
 from sim.eventlog import EventLog
@@ -286,6 +286,7 @@ def run(scenario: Scenario, db_path: str, progress=None, log: EventLog | None = 
             },
             "expectations": [{"name": e.name, "ok": e.ok, "detail": e.detail} for e in verdict.expectations],
             "metrics": verdict.metrics,
+            "recon": metrics.recon_summary(conn),
             "db": db_path,
             "wall_s": round(wall_s, 3),
             "simulated_s": (scenario.end_ms - scenario.start_ms) // 1000,
