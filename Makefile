@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check bench resilience flaws fuzz install clean
+.PHONY: demo test check bench resilience recon flaws fuzz install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ bench: $(STAMP)
 
 resilience: $(STAMP)
 	@$(BIN)/paysim suite scenarios/resilience --out out/resilience --junit out/resilience/junit.xml
+
+recon: $(STAMP)
+	@$(BIN)/paysim suite scenarios/recon --out out/recon --junit out/recon/junit.xml
 
 # every flaw scenario must fail (exit 1): the suite's exit code is inverted
 flaws: $(STAMP)
