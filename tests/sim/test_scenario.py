@@ -188,7 +188,7 @@ BAD = {
         HEAD + BANK + "latency = 5\n" + WECHAT,
         "channels[0].latency", "unknown key; expected one of: id, kind, products, priority, fee, "
         "limits, timeout, capacity, max_queue, service_time, duplicate_notify_probability, "
-        "api_key, statement, statement_ready"),
+        "api_key, statement, booked_fee, statement_ready"),
     "unknown invariant": (
         BASE + '[expectations]\ninvariants = ["conservation", "no_lost_money"]\n',
         "expectations.invariants[1]", "expected one of " + ", ".join(
@@ -580,3 +580,83 @@ def test_every_fault_family_and_the_paysys_section_parse():
     assert crash.params == {"point": "any"} and crash.extra.kind == "fixed"
     assert s.paysys.flaws == ("no_query", "no_cas") and s.paysys.partial_payment == "refund"
     assert s.paysys.late_success == "refund" and s.buggify is False
+
+
+# -- the back office: [recon], [settlement], statement faults ----------------------------------
+
+BACK_OFFICE_BAD = {
+    "statement fault without recon": (
+        BASE + fault("stmt_missing_row", '"bank"', '"0m"', '"1h"'),
+        "faults[0].kind", 'expected a [recon] section: a stmt_missing_row fault acts on statement '
+        'files, which only a reconciling payment system reads, got "stmt_missing_row"'),
+    "currency fault on an alipay bill": (
+        HEAD + BANK + WECHAT + 'statement = "alipay"\n[recon]\n'
+        + fault("stmt_currency", '"wechat"', '"0m"', '"1h"'),
+        "faults[0].target", 'expected the id of a channel whose statements are mt940 or wechat '
+        'among bank, got "wechat"'),
+    "bank writing a wechat bill": (
+        HEAD + BANK + 'statement = "wechat"\n',
+        "channels[0].statement", 'expected one of "mt940", got "wechat"'),
+    "late before the first try": (
+        BASE + '[recon]\ntime = "10h"\nlate_after = "9h"\n',
+        "recon.late_after", 'expected a time of day at or after recon.time (10:00), got "9h"'),
+    "a time of day past midnight": (
+        BASE + '[recon]\ntime = "25h"\n',
+        "recon.time", 'expected a time of day under 24h, like "10h" or "23h30m", got "25h"'),
+    "unknown fee policy": (
+        BASE + '[recon]\nfees = "ignore"\n',
+        "recon.fees", 'expected one of "dispute", "adjust", got "ignore"'),
+    "no payout bank": (
+        BASE + "[settlement]\n",
+        "settlement.payout_channel", "missing; expected the id of a bank channel among bank: "
+        "merchants are paid out through it"),
+    "payout through the platform": (
+        BASE + '[settlement]\npayout_channel = "wechat"\n',
+        "settlement.payout_channel", "expected the id of a bank channel among bank: merchants "
+        'are paid out through it, got "wechat"'),
+    "bad cycle": (
+        BASE + '[settlement]\npayout_channel = "bank"\ncycle = "T+0"\n',
+        "settlement.cycle", 'expected "D+0" (the same day), "T+1" (the next day) or "T+<n>" '
+        '(n days later, a risk hold; n at most 99), got "T+0"'),
+    "split to an unknown merchant": (
+        BASE + '[settlement]\npayout_channel = "bank"\n[settlement.merchants.M001]\n'
+        'splits = {M009 = 100}\n',
+        "settlement.merchants.M001.splits.M009", 'expected a receiver among M001..M002, got "M009"'),
+    "split to itself": (
+        BASE + '[settlement]\npayout_channel = "bank"\n[settlement.merchants.M001]\n'
+        'splits = {M001 = 100}\n',
+        "settlement.merchants.M001.splits.M001", 'expected another merchant than the payer, '
+        'got "M001"'),
+    "splits over 100 %": (
+        BASE + '[settlement]\npayout_channel = "bank"\nsplits = {M001 = 6000, M002 = 5000}\n',
+        "settlement.splits", "expected splits totalling at most 10000 basis points (100 %), got "
+        "{M001 = 6000, M002 = 5000}"),
+    "rule for an unknown merchant": (
+        BASE + '[settlement]\npayout_channel = "bank"\n[settlement.merchants.M007]\ncycle = "D+0"\n',
+        "settlement.merchants.M007", 'expected a merchant among M001..M002, got "M007"'),
+}
+
+
+@pytest.mark.parametrize("case", list(BACK_OFFICE_BAD), ids=list(BACK_OFFICE_BAD))
+def test_bad_back_office_gives_one_line_naming_the_key(tmp_path, case):
+    text, key, message = BACK_OFFICE_BAD[case]
+    err = fail(tmp_path, text)
+    assert (err.key, err.message) == (key, message)
+
+
+def test_back_office_sections_parse_with_defaults_and_per_merchant_rules():
+    s = loads(BASE + WECHAT.replace('"wechat"', '"alipay"', 1) + 'statement = "alipay"\n'
+              + 'booked_fee = {rate_bp = 30}\n[recon]\nfees = "adjust"\n'
+              + '[settlement]\npayout_channel = "bank"\nreserve = 100000\ncycle = "T+2"\n'
+              + '[settlement.merchants.M002]\ncycle = "D+0"\nsplits = {M001 = 250}\n'
+              + fault("stmt_late", '"bank"', '"0m"', '"1h"', 'delay = "3h"\n'))
+    bank, wechat, alipay = s.channels
+    assert (bank.statement, wechat.statement, alipay.statement) == ("mt940", "wechat", "alipay")
+    assert alipay.booked_fee.rate_bp == 30 and bank.booked_fee is None
+    assert (s.recon.time_ms, s.recon.late_after_ms, s.recon.carry, s.recon.fees) == (
+        10 * 3_600_000, 12 * 3_600_000, 1, "adjust")
+    st = s.settlement
+    assert (st.payout_channel, st.reserve, st.default.cycle) == ("bank", 100000, "T+2")
+    assert st.merchants["M002"].cycle == "D+0" and st.merchants["M002"].splits == (("M001", 250),)
+    assert st.merchants["M002"].min_amount == 0 and "M001" not in st.merchants
+    assert s.faults[0].family == "statement" and s.faults[0].params == {"delay": 3 * 3_600_000}
