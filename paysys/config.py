@@ -63,6 +63,7 @@ class BackOffice:
     late_after_ms: int = 12 * HOUR           # a file received after this (on D+1) is late
     give_up_ms: int = 24 * HOUR              # no file this long after the first try: missing
     carry: int = 1                           # files a row of ours may wait for in the buffer
+    fees: str = "dispute"                    # a fee break: dispute it, or "adjust" the books (调账)
     settle_time_ms: int = 11 * HOUR          # the T+n settlement batch
     same_day_time_ms: int = 23 * HOUR + 30 * MINUTE   # the D+0 settlement batch
     payout_channel: str = ""                 # the bank that pays merchants out (代付)

@@ -73,6 +73,8 @@ class PaySys:
         for m in config.merchants:
             store.insert_merchant(conn, m.merchant_id, m.merchant_id, m.sign_type, m.secret,
                                   m.fee_rate_bp, m.status)
+        for c in config.channels:
+            store.insert_channel(conn, c)
         self._timers: list[tuple] = []
         self._tseq = itertools.count()
         self.inflight: dict[str, tuple[str, str, str]] = {}   # req_id -> (channel, op, ref)

@@ -34,6 +34,7 @@ from paysys.postings import (  # noqa: F401  (re-exported: callers import them f
     SUSPENSE,
     LedgerError,
     Line,
+    fee_adjustment_lines,
     from_suspense,
     payment_lines,
     refund_lines,

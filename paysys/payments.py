@@ -403,10 +403,12 @@ def on_notification(node, channel: str, body: dict, now_ms: int) -> None:
     paid.succeed(node, order, notice.outcome, now_ms)
 
 
-def post(node, ref: str, memo: str, lines: list, now_ms: int) -> None:
+def post(node, ref: str, memo: str, lines: list, now_ms: int) -> int:
+    """Post an entry and publish it; returns its id."""
     entry_id = ledger.post(node.conn, now_ms, ref, memo, lines)
     node.event("ledger.post", ref, {"entry_id": entry_id, "memo": memo,
                                     "postings": [list(line) for line in lines]})
+    return entry_id
 
 
 def _fail(node, order: dict, code: str, now_ms: int) -> None:

@@ -159,6 +159,23 @@ def topup_lines(channel: str, currency: str, amount: int) -> list[Line]:
             Line(f"asset:reserve:{channel}", currency, 0, amount)]
 
 
+def fee_adjustment_lines(channel: str, currency: str, difference: int) -> list[Line]:
+    """Reconciliation adjusts the books (调账) to the fee a channel's statement says it took:
+    `difference` = the statement's fee - the fee booked (positive: the channel kept more).
+
+        Dr expense:channel:C      difference        (or the mirror when it kept less)
+        Cr asset:channel:C        difference
+    """
+    if isinstance(difference, bool) or not isinstance(difference, int) or difference == 0:
+        raise LedgerError("INVALID_LINE", f"difference: expected a non-zero int, got "
+                          f"{difference!r}", "difference")
+    amount = _template_amount(abs(difference), "difference", positive=True)
+    expense, asset = f"expense:channel:{channel}", f"asset:channel:{channel}"
+    if difference > 0:
+        return [Line(expense, currency, amount, 0), Line(asset, currency, 0, amount)]
+    return [Line(asset, currency, amount, 0), Line(expense, currency, 0, amount)]
+
+
 def reserve_open_lines(channel: str, currency: str, amount: int) -> list[Line]:
     """The reserve's opening balance, brought by the platform's owners.
 

@@ -40,6 +40,13 @@ def create_tables(db: sqlite_utils.Database) -> None:
          "status": str},
         pk="merchant_id", if_not_exists=True,
     )
+    # the channel contracts paysys works with (management data): its copy of each fee rule
+    db["channels"].create(
+        {"channel": str, "kind": str, "products": str, "priority": int, "fee_rate_bp": int,
+         "fee_fixed": int, "fee_min": int, "fee_max": int, "min_amount": int, "max_amount": int,
+         "timeout_ms": int},
+        pk="channel", if_not_exists=True,
+    )
     db["pay_orders"].create(
         {"order_id": str, "merchant_id": str, "merchant_order_no": str, "user_id": str,
          "product": str, "channel": str, "amount": int, "currency": str, "status": str,
@@ -111,6 +118,13 @@ def insert_merchant(conn, merchant_id, name, sign_type, secret, fee_rate_bp, sta
         "INSERT OR REPLACE INTO merchants VALUES (?,?,?,?,?,?)",
         (merchant_id, name, sign_type, secret, fee_rate_bp, status),
     )
+
+
+def insert_channel(conn, c) -> None:
+    """Record channel contract `c` (a config.ChannelConfig)."""
+    conn.execute("INSERT OR REPLACE INTO channels VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                 (c.id, c.kind, ",".join(c.products), c.priority, c.fee.rate_bp, c.fee.fixed,
+                  c.fee.minimum, c.fee.maximum, c.min_amount, c.max_amount, c.timeout_ms))
 
 
 def _insert_sql(table: str, columns: tuple) -> str:

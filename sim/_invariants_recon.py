@@ -40,6 +40,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from paysys.money import FeeRule  # paysys's contract with a channel, as the run database records it
+
 DAY_MS = 86_400_000
 LOCAL_MS = 8 * 3_600_000  # business days are local days in UTC+8
 LATE_AFTER_MS = DAY_MS + 12 * 3_600_000  # after the local midnight starting D: D+1 12:00
@@ -58,13 +60,13 @@ POLICY: dict[str, tuple[tuple[str, str], ...]] = {
     "amount_over": _MANUAL_ERROR,
     "amount_under": _MANUAL_ERROR,
     "status": _MANUAL_ERROR,
-    "fee": _MANUAL_ERROR,
+    "fee": (*_MANUAL_ERROR, ("resolved", "adjusted")),
     "currency": _MANUAL_ERROR,
     "malformed_file": (("resolved", "redownloaded"),),
     "late_file": (("resolved", "late_file_received"),),
     "missing_file": (("manual", "no_file"),),
 }
-MONEY_RESOLUTIONS = ("refund", "complete")  # these move money: the break names its entry
+MONEY_RESOLUTIONS = ("refund", "complete", "adjusted")  # these move money: the break names its entry
 
 Item = tuple[str, str, str]  # (channel, key, cls)
 
@@ -210,6 +212,33 @@ def _natural(conn: sqlite3.Connection) -> list[dict]:
         """)
 
 
+def _natural_fees(conn: sqlite3.Connection) -> list[dict]:
+    """Fee breaks the ground truth makes by itself: a payment the channel really charged another
+    fee for than paysys's contract with it says (a channel that changed its rates), on a file
+    reconciled while paysys held the row on the same day."""
+    if not has_tables(conn, "channels"):
+        return []
+    rules = {r["channel"]: FeeRule(r["fee_rate_bp"], r["fee_fixed"], r["fee_min"], r["fee_max"])
+             for r in _rows(conn, "SELECT * FROM channels")}
+    injected = ("EXISTS (SELECT 1 FROM stmt_injected i WHERE i.channel = t.node "
+                "AND i.key = 'pay:' || t.channel_ref)") if has_tables(conn, "stmt_injected") \
+        else "0"
+    truth_day, ours_day = (_LOCAL_DATE_SQL.format(col=c) for c in ("t.at_ms", "o.at_ms"))
+    rows = _rows(conn, f"""
+        WITH {OURS}
+        SELECT t.node AS channel, 'pay:' || t.channel_ref AS key, t.ref, t.amount, t.fee,
+               {truth_day} AS date
+        FROM truth_txns t
+        JOIN recon_files f ON f.channel = t.node AND f.date = {truth_day}
+                          AND f.status = 'reconciled'
+        JOIN ours o ON o.channel = t.node AND o.key = 'pay:' || t.channel_ref
+        WHERE t.kind = 'pay' AND t.status = 'SUCCESS' AND o.at_ms <= f.reconciled_ms
+          AND {ours_day} = {truth_day} AND NOT {injected}
+        ORDER BY t.at_ms, key""")
+    return [r for r in rows
+            if r["channel"] in rules and rules[r["channel"]].fee(r["amount"]) != r["fee"]]
+
+
 def judge(conn: sqlite3.Connection) -> Judgement:
     """Statement reconciliation judged (empty on a run without recon tables)."""
     j = Judgement()
@@ -232,6 +261,10 @@ def judge(conn: sqlite3.Connection) -> Judgement:
                "channel_only" else f"paysys booked it on {n['ours_date']}")
         j.expected.setdefault((n["channel"], n["key"], n["cls"]),
                               {"date": n["date"], "ref": n["ref"], "why": why})
+    for n in _natural_fees(conn):
+        j.expected.setdefault((n["channel"], n["key"], "fee"), {
+            "date": n["date"], "ref": n["ref"],
+            "why": f"the channel took a fee of {n['fee']}, not what paysys's contract says"})
     for (channel, day), f in sorted(files.items()):
         key = f"file:{day}"
         if f["status"] == "missing":

@@ -21,6 +21,7 @@ def recon(p, value) -> Recon:
         late_after_ms=_time_of_day(p, t["late_after"], "recon.late_after"),
         give_up_ms=p.duration(t["give_up"], "recon.give_up", positive=True),
         carry=p.integer(t["carry"], "recon.carry", 1, 30),
+        fees=p.string(t["fees"], "recon.fees", choices=("dispute", "adjust")),
     )
     if out.late_after_ms < out.time_ms:
         raise p.fail("recon.late_after", "expected a time of day at or after recon.time "

@@ -74,7 +74,7 @@ DEFAULTS: dict[str, dict] = {
         "products": None, "priority": 1, "fee": {}, "limits": {}, "timeout": "3s",
         "capacity": 50, "max_queue": "2s",
         "service_time": {"dist": _LOGNORMAL, "median": 80, "p99": 500},
-        "duplicate_notify_probability": None, "api_key": None, "statement": None,
+        "duplicate_notify_probability": None, "api_key": None, "statement": None, "booked_fee": None,
         "statement_ready": "9h",
     },
     "fee": {"rate_bp": 0, "fixed": 0, "min": 0, "max": 0},
@@ -91,7 +91,8 @@ DEFAULTS: dict[str, dict] = {
                                    "60m", "3h", "3h", "3h", "6h", "6h"]},
     "paysys": {"flaws": [], "partial_payment": "hold", "late_success": "refund"},
     "faults": {"probability": 1.0, "extra": None},
-    "recon": {"time": "10h", "retry": "1h", "late_after": "12h", "give_up": "24h", "carry": 1},
+    "recon": {"time": "10h", "retry": "1h", "late_after": "12h", "give_up": "24h", "carry": 1,
+              "fees": "dispute"},
     "settlement": {"cycle": "T+1", "min_amount": 0, "splits": {}, "reserve": 0, "position_floor": 0, "time": "11h", "same_day_time": "23h30m",
                    "merchants": {}},
     "merchant_settlement": {"cycle": None, "min_amount": None, "splits": None},
@@ -385,12 +386,8 @@ class Parser:
         if dup is not None and kind != "wechat":
             raise self.fail(f"{key}.duplicate_notify_probability",
                             'expected no such key for a channel of kind "bank" (wechat only)', dup)
-        fee = self.table(t["fee"], f"{key}.fee", "fee")
-        fee = Fee(self.integer(fee["rate_bp"], f"{key}.fee.rate_bp", 0, 10000),
-                  *(self.money(fee[k], f"{key}.fee.{k}") for k in ("fixed", "min", "max")))
-        if fee.maximum and fee.minimum > fee.maximum:
-            raise self.fail(f"{key}.fee.max", f"expected 0 (no max) or >= min ({fee.minimum})",
-                            fee.maximum)
+        fee = self.fee(t["fee"], f"{key}.fee")
+        booked = None if t["booked_fee"] is None else self.fee(t["booked_fee"], f"{key}.booked_fee")
         limits = self.table(t["limits"], f"{key}.limits", "limits")
         low = self.money(limits["min"], f"{key}.limits.min", 1)
         high = self.money(limits["max"], f"{key}.limits.max", low)
@@ -400,7 +397,7 @@ class Parser:
         statement = formats[0] if t["statement"] is None else self.string(
             t["statement"], f"{key}.statement", choices=formats)
         return Channel(
-            id=cid, kind=kind, products=products, statement=statement,
+            id=cid, kind=kind, products=products, statement=statement, booked_fee=booked,
             statement_ready_ms=self.duration(t["statement_ready"], f"{key}.statement_ready"),
             priority=self.integer(t["priority"], f"{key}.priority", 0),
             fee=fee, min_amount=low, max_amount=high,
@@ -412,6 +409,15 @@ class Parser:
                 dup, f"{key}.duplicate_notify_probability"),
             api_key=api_key,
         )
+
+    def fee(self, value, key: str) -> Fee:
+        t = self.table(value, key, "fee")
+        fee = Fee(self.integer(t["rate_bp"], f"{key}.rate_bp", 0, 10000),
+                  *(self.money(t[k], f"{key}.{k}") for k in ("fixed", "min", "max")))
+        if fee.maximum and fee.minimum > fee.maximum:
+            raise self.fail(f"{key}.max", f"expected 0 (no max) or >= min ({fee.minimum})",
+                            fee.maximum)
+        return fee
 
     def network(self, value, nodes: tuple[str, ...]) -> Network:
         t = self.table(value, "network", "network")

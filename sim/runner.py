@@ -60,7 +60,7 @@ def paysys_config(scenario: Scenario, merchants: list[population.MerchantKeys]) 
         ),
         channels=tuple(
             ChannelConfig(c.id, c.kind, c.products, c.priority,
-                          FeeRule(c.fee.rate_bp, c.fee.fixed, c.fee.minimum, c.fee.maximum),
+                          FeeRule(*_fee_fields(c.booked_fee or c.fee)),
                           c.min_amount, c.max_amount, c.timeout_ms, c.api_key)
             for c in scenario.channels
         ),
@@ -77,13 +77,18 @@ def paysys_config(scenario: Scenario, merchants: list[population.MerchantKeys]) 
     )
 
 
+def _fee_fields(fee) -> tuple[int, int, int, int]:
+    return fee.rate_bp, fee.fixed, fee.minimum, fee.maximum
+
+
 def backoffice(scenario: Scenario) -> BackOffice:
     """The payment system's calendar jobs, as the scenario's [recon] and [settlement] say."""
     r, s = scenario.recon, scenario.settlement
     options: dict = {}
     if r is not None:
         options.update(recon=True, recon_time_ms=r.time_ms, recon_retry_ms=r.retry_ms,
-                       late_after_ms=r.late_after_ms, give_up_ms=r.give_up_ms, carry=r.carry)
+                       late_after_ms=r.late_after_ms, give_up_ms=r.give_up_ms, carry=r.carry,
+                       fees=r.fees)
     if s is not None:
         def rule(m) -> SettlementRule:
             return SettlementRule(m.cycle, m.min_amount, m.splits)
@@ -105,7 +110,7 @@ def _channel_faults(scenario: Scenario, channel_id: str) -> list[ChannelFault]:
 
 
 def _channel_node(scenario: Scenario, channel, users: list[population.User], buggify):
-    fee = Fee(channel.fee.rate_bp, channel.fee.fixed, channel.fee.minimum, channel.fee.maximum)
+    fee = Fee(*_fee_fields(channel.fee))
     rng = stream(scenario.seed, f"node:{channel.id}")
     currency = scenario.traffic.currency
     faults = _channel_faults(scenario, channel.id)

@@ -85,6 +85,7 @@ class Channel:
     api_key: str
     statement: str = "mt940"          # the format of its statement files: mt940 | wechat | alipay
     statement_ready_ms: int = 9 * 3_600_000   # after the local midnight ending the day
+    booked_fee: Fee | None = None     # the fee rule paysys books, when not `fee` (rates changed)
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,7 @@ class Recon:
     late_after_ms: int
     give_up_ms: int
     carry: int
+    fees: str = "dispute"             # fee breaks: "dispute" with the channel, or "adjust" the books
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ One timer kind, "recon", ticks the job:
 
 import json
 
-from paysys import store
+from paysys import ledger, payments, store
 from paysys.channels.base import SUCCESS
 from paysys.recon import day_bounds, files, local_date, policy, tables
 from paysys.recon.formats import StatementError, parse
@@ -149,7 +149,8 @@ def _file(node, channel: str, date: str, brk, now_ms: int) -> None:
     ref = (theirs or ours).ref
     kind = (theirs or ours).kind
     known_ref = kind == "pay" and store.pay_order(node.conn, ref) is not None
-    decision = policy.decide(brk, known_ref=known_ref)
+    decision = policy.decide(brk, known_ref=known_ref,
+                             adjust_fees=node.cfg.backoffice.fees == "adjust")
     day = ours.date if ours is not None and brk.cls == "platform_only" else date
     break_id = tables.add_break(node.conn, "statement", channel, day, brk, decision, now_ms)
     node.event("recon.break", ref, {"break_id": break_id, "channel": channel, "cls": brk.cls,
@@ -157,6 +158,10 @@ def _file(node, channel: str, date: str, brk, now_ms: int) -> None:
                                      "resolution": decision.resolution})
     if decision.action == "query":
         _query(node, channel, ref, now_ms)
+    elif decision.action == "adjust":
+        lines = ledger.fee_adjustment_lines(channel, theirs.currency, theirs.fee - ours.fee)
+        entry = payments.post(node, ref, f"recon adjustment {break_id}", lines, now_ms)
+        node.conn.execute("UPDATE recon_breaks SET entry_id=? WHERE break_id=?", (entry, break_id))
 
 
 def _query(node, channel: str, order_id: str, now_ms: int) -> None:

@@ -10,6 +10,7 @@ status the break is recorded with (`resolved` at once, `open` while something is
 | `channel_only`, paysys knows the order | open | (set when the query answers) | `query` |
 | `channel_only`, unknown ref | manual | `manual` | none |
 | `platform_only`, `amount_*`, `status`, `fee`, `currency` | manual | `statement_error` | none |
+| `fee`, under `[recon] fees = "adjust"` | resolved | `adjusted` | `adjust` (the books follow the statement's fee: 调账) |
 | `malformed_file` | open | (`redownloaded` when a good copy arrives) | `redownload` |
 | `late_file` | resolved | `late_file_received` | none |
 | `missing_file` | manual | `no_file` | none |
@@ -41,17 +42,20 @@ POLICY: dict[str, tuple[str, str, str]] = {
 # a channel_only row of an order paysys knows: the order is queried at the channel
 KNOWN_CHANNEL_ONLY = ("open", "", "{key}: {detail}; our order {ref}: queried at the channel")
 ACTIONS: dict[str, str] = {"malformed_file": "redownload"}   # every other class: "none"
+# a fee break when the statement is authoritative for fees (the channel nets them): adjust
+ADJUSTED_FEE = ("resolved", "adjusted", "{key}: {detail}; the books follow the statement's fee")
 
 
 class Decision(NamedTuple):
     status: str       # "resolved" | "open" | "manual"
     resolution: str   # "" while open
     reason: str
-    action: str       # "none" | "query" | "redownload"
+    action: str       # "none" | "query" | "redownload" | "adjust"
 
 
-def decide(brk: Break, known_ref: bool) -> Decision:
-    """The decision on break `brk`; `known_ref`: paysys knows the order or refund of its row."""
+def decide(brk: Break, known_ref: bool, adjust_fees: bool = False) -> Decision:
+    """The decision on break `brk`; `known_ref`: paysys knows the order or refund of its row;
+    `adjust_fees`: the books follow a statement's fees (`[recon] fees = "adjust"`)."""
     if brk.cls not in POLICY:
         raise ValueError(f"cls: expected one of {sorted(POLICY)}, got {brk.cls!r}")
     row = brk.theirs or brk.ours
@@ -59,6 +63,9 @@ def decide(brk: Break, known_ref: bool) -> Decision:
     if brk.cls == "channel_only" and known_ref:
         status, resolution, template = KNOWN_CHANNEL_ONLY
         action = "query"
+    elif brk.cls == "fee" and adjust_fees:
+        status, resolution, template = ADJUSTED_FEE
+        action = "adjust"
     else:
         status, resolution, template = POLICY[brk.cls]
         action = ACTIONS.get(brk.cls, "none")

@@ -679,3 +679,16 @@ LedgerMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_ledger_state_machine = LedgerMachine.TestCase
+
+
+@pytest.mark.parametrize("difference", [7, -7])
+def test_a_fee_adjustment_moves_the_difference_between_cost_and_position(difference):
+    lines = ledger.fee_adjustment_lines("wechat", "CNY", difference)
+    sides = {line.account: line.debit - line.credit for line in lines}
+    assert sides == {"expense:channel:wechat": difference, "asset:channel:wechat": -difference}
+
+
+@pytest.mark.parametrize("bad", [0, True, 1.5, "7"])
+def test_a_fee_adjustment_needs_a_non_zero_integer(bad):
+    with pytest.raises(LedgerError, match="difference"):
+        ledger.fee_adjustment_lines("wechat", "CNY", bad)

@@ -269,3 +269,14 @@ def test_policy_covers_every_class_and_refuses_others():
 def test_known_channel_only_reason_names_the_order():
     r = row(1)
     assert r.ref in decide(Break("channel_only", r.key, None, r, "x"), True).reason
+
+
+def test_fee_breaks_are_adjusted_only_when_the_books_follow_statement_fees():
+    ours = row(1)
+    brk = Break("fee", ours.key, ours, ours._replace(fee=ours.fee + 7), "fee 7 more")
+    adjusted = decide(brk, True, adjust_fees=True)
+    assert (adjusted.status, adjusted.resolution, adjusted.action) == ("resolved", "adjusted",
+                                                                       "adjust")
+    assert decide(brk, True).resolution == "statement_error"
+    other = Break("amount_over", ours.key, ours, ours._replace(amount=ours.amount + 1), "x")
+    assert decide(other, True, adjust_fees=True).resolution == "statement_error"
