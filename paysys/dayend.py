@@ -19,34 +19,11 @@ A day is closed once: a second timer, a restart or a second `arm` finds the row 
 
 import hashlib
 import json
-from datetime import date, timedelta
 
 import sqlite_utils
 
 from paysys import ledger
-
-DAY_MS = 86_400_000
-OFFSET_MS = 8 * 3_600_000     # business days are local days in UTC+8
-_EPOCH = date(1970, 1, 1)
-
-
-def day_of(at_ms: int) -> int:
-    """The local business day (days since 1970-01-01, UTC+8) of instant `at_ms`."""
-    return (at_ms + OFFSET_MS) // DAY_MS
-
-
-def day_start(day: int) -> int:
-    """The instant (ms) of the local midnight starting `day`."""
-    return day * DAY_MS - OFFSET_MS
-
-
-def iso(day: int) -> str:
-    """`day` as an ISO date ("2026-11-02")."""
-    return (_EPOCH + timedelta(days=day)).isoformat()
-
-
-def from_iso(text: str) -> int:
-    return (date.fromisoformat(text) - _EPOCH).days
+from paysys.days import day_of, day_start, from_iso, iso
 
 
 def create_tables(db: sqlite_utils.Database) -> None:

@@ -36,7 +36,7 @@ import json
 
 import sqlite_utils
 
-from paysys import clearing, dayend, ledger, positions
+from paysys import clearing, days, ledger, positions
 from paysys.channels.base import FAILURE, SUCCESS
 
 RETRY_MS = (5_000, 30_000, 120_000, 600_000, 1_800_000)
@@ -93,7 +93,7 @@ def _offset(node, key: str) -> int:
 def _batch_ran(conn, key: str, day: int | None) -> bool:
     sql, args = "SELECT 1 FROM settlement_batches WHERE cycle = ?", [CYCLE[key]]
     if day is not None:
-        sql, args = sql + " AND date = ?", [*args, dayend.iso(day)]
+        sql, args = sql + " AND date = ?", [*args, days.iso(day)]
     return conn.execute(sql, args).fetchone() is not None
 
 
@@ -113,17 +113,17 @@ def arm(node, now_ms: int) -> None:
         rule = bo.rule(m)
         conn.execute("INSERT OR REPLACE INTO settlement_rules VALUES (?, ?, ?, ?)",
                      (m, rule.cycle, rule.min_amount, json.dumps(clearing.splits_of(rule))))
-    today = dayend.day_of(now_ms)
+    today = days.day_of(now_ms)
     for key in CYCLE:
         if not _scope(node, key):
             continue
-        due = dayend.day_start(today) + _offset(node, key)
+        due = days.day_start(today) + _offset(node, key)
         if due >= now_ms:
             _arm(node, due, "settle", key, today)
         elif _batch_ran(conn, key, None) and not _batch_ran(conn, key, today):
             _arm(node, now_ms, "settle", key, today)    # missed while down
         else:
-            _arm(node, due + dayend.DAY_MS, "settle", key, today + 1)
+            _arm(node, due + days.DAY_MS, "settle", key, today + 1)
     reserved = _state(node, "reserved")
     for sid, merchant_id, amount, req_id in conn.execute(
             "SELECT settlement_id, merchant_id, amount, req_id FROM settlements "
@@ -137,7 +137,7 @@ def arm(node, now_ms: int) -> None:
 
 def on_settle_due(node, key: str, day: int, now_ms: int) -> None:
     _state(node, "timers").discard(("settle", key, day))
-    _arm(node, dayend.day_start(day + 1) + _offset(node, key), "settle", key, day + 1)
+    _arm(node, days.day_start(day + 1) + _offset(node, key), "settle", key, day + 1)
     if not _batch_ran(node.conn, key, day):
         run_batch(node, key, day, now_ms)
 
@@ -152,7 +152,7 @@ def _next_id(conn, table: str, column: str, prefix: str) -> str:
 def _through(node, key: str, merchant_id: str, day: int, now_ms: int) -> int:
     if key == "D":
         return now_ms
-    return dayend.day_start(day - node.cfg.backoffice.rule(merchant_id).days + 1)
+    return days.day_start(day - node.cfg.backoffice.rule(merchant_id).days + 1)
 
 
 def movements(conn, since_ms: int) -> list[tuple[int, str, str, str, int]]:
@@ -228,7 +228,7 @@ def run_batch(node, key: str, day: int, now_ms: int) -> str | None:
             cols = period.setdefault((m, cur), dict.fromkeys(STATEMENT, 0))
             cols[column] += amount
     batch_id = _next_id(conn, "settlement_batches", "batch_id", "SB")
-    date, made, needs = dayend.iso(day), [], {}
+    date, made, needs = days.iso(day), [], {}
     reserved = _state(node, "reserved")
     for m, cur in accounts:
         _start, _taken, in_flight = past.get((m, cur), (0, 0, 0))

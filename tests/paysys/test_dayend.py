@@ -9,15 +9,15 @@ import json
 from _books import book_node, pay, refund, rows, run_until, start, t, unit
 from _node import events
 
-from paysys import backoffice, dayend, ledger
+from paysys import backoffice, dayend, days, ledger
 
 
 def test_the_calendar_is_local_utc_plus_8():
     start_ms = 1_793_577_600_000 - 8 * 3_600_000     # 2026-11-02 00:00 local = 11-01 16:00 UTC
-    day = dayend.day_of(start_ms)
-    assert dayend.iso(day) == "2026-11-02" and dayend.from_iso("2026-11-02") == day
-    assert dayend.day_start(day) == start_ms
-    assert dayend.day_of(start_ms - 1) == day - 1
+    day = days.day_of(start_ms)
+    assert days.iso(day) == "2026-11-02" and days.from_iso("2026-11-02") == day
+    assert days.day_start(day) == start_ms
+    assert days.day_of(start_ms - 1) == day - 1
 
 
 def recipe(conn, low: int, cutoff: int) -> str:
@@ -97,7 +97,7 @@ def test_a_day_is_never_closed_twice():
     unit(d2, backoffice.arm)
     run_until(d2, t(1, 23))
     assert [r["date"] for r in rows(d2.conn, "accounting_days")] == ["2023-11-15"]
-    assert dayend.close(d2.conn, dayend.day_of(t(0, 1)), t(1, 23)) is None
+    assert dayend.close(d2.conn, days.day_of(t(0, 1)), t(1, 23)) is None
     run_until(d2, t(2, 1))
     assert [r["date"] for r in rows(d2.conn, "accounting_days")] == ["2023-11-15", "2023-11-16"]
 
