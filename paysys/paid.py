@@ -6,7 +6,7 @@ payment under the scenario's policy). The table of every case is in `compensatio
 around it is `payments.py`.
 """
 
-from paysys import clearing, compensation, ledger, payments, store
+from paysys import clearing, compensation, ledger, payments
 from paysys.recon import stream
 
 
@@ -100,9 +100,5 @@ def check(node, order: dict, now_ms: int) -> None:
     """One last query of an order that just became final without a clean charge: its answer
     lists every charge, and any charge nobody reported (a lost notification, a second charge)
     goes to compensation."""
-    if node.flawed("no_query"):
-        return
-    req_id = node.req_id(order["order_id"], "query")
-    body = node.adapters[order["channel"]].query(store.pay_request_id(node.conn, order["order_id"]),
-                                                 order)
-    node.call_channel(order["channel"], "query", order["order_id"], req_id, body, now_ms)
+    if not node.flawed("no_query"):
+        payments.ask(node, order, now_ms)

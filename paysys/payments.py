@@ -311,10 +311,18 @@ def on_query_due(node, order_id: str, attempt: int, now_ms: int) -> None:
     order = store.pay_order(node.conn, order_id)
     if order is None or order["status"] not in ACTIVE:
         return
-    req_id = node.req_id(order_id, "query")
-    body = node.adapters[order["channel"]].query(store.pay_request_id(node.conn, order_id), order)
-    node.call_channel(order["channel"], "query", order_id, req_id, body, now_ms)
+    ask(node, order, now_ms)
     node.query_attempts[order_id] = attempt
+
+
+def ask(node, order: dict, now_ms: int, channel: str | None = None) -> None:
+    """Query `order` at `channel` (its own by default): the answer comes to `on_query`, and
+    every charge it lists goes through the compensation door."""
+    order_id = order["order_id"]
+    req_id = node.req_id(order_id, "query")
+    body = node.adapters[channel or order["channel"]].query(
+        store.pay_request_id(node.conn, order_id, channel), order)
+    node.call_channel(channel or order["channel"], "query", order_id, req_id, body, now_ms)
 
 
 def on_query(node, channel: str, order_id: str, req_id: str, outcome, now_ms: int) -> None:

@@ -38,14 +38,11 @@ resolution policy (`POLICY`). Both pass vacuously on a run without `recon_files`
 
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import date, timedelta
 
+from paysys.days import DAY_MS, day_bounds, local_date, next_date
 from paysys.money import FeeRule  # paysys's contract with a channel, as the run database records it
 
-DAY_MS = 86_400_000
-LOCAL_MS = 8 * 3_600_000  # business days are local days in UTC+8
 LATE_AFTER_MS = DAY_MS + 12 * 3_600_000  # after the local midnight starting D: D+1 12:00
-EPOCH = date(1970, 1, 1)
 
 ROW_FAULTS = ("stmt_missing_row", "stmt_extra_row", "stmt_amount", "stmt_status", "stmt_fee",
               "stmt_currency", "stmt_next_day")
@@ -75,20 +72,6 @@ def has_tables(conn: sqlite3.Connection, *names: str) -> bool:
     """Whether every table of `names` exists."""
     present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     return all(n in present for n in names)
-
-
-def local_date(at_ms: int) -> str:
-    """The ISO local (UTC+8) business day of an instant."""
-    return (EPOCH + timedelta(days=(at_ms + LOCAL_MS) // DAY_MS)).isoformat()
-
-
-def day_start_ms(day: str) -> int:
-    """The instant (UTC ms) of the local midnight starting business day `day`."""
-    return (date.fromisoformat(day) - EPOCH).days * DAY_MS - LOCAL_MS
-
-
-def next_day(day: str) -> str:
-    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
 
 
 def _rows(conn: sqlite3.Connection, sql: str, params: tuple | dict = ()) -> list[dict]:
@@ -143,7 +126,7 @@ def _last_reconciled(files: dict[tuple[str, str], dict]) -> dict[str, str]:
 def _expect_injected(j: Judgement, i: dict, files: dict, last: dict[str, str]) -> None:
     """Add what injected fault `i` (a stmt_injected row with `ours_ms`) makes expected."""
     channel, kind, day, key = i["channel"], i["kind"], i["date"], i["key"]
-    gov_day = next_day(day) if kind == "stmt_next_day" else day
+    gov_day = next_date(day) if kind == "stmt_next_day" else day
     gov = files.get((channel, gov_day))
     what = {"date": day, "ref": i["ref"], "fault_id": i["fault_id"], "kind": kind}
     injected_item = (channel, key, i["cls"])
@@ -159,7 +142,7 @@ def _expect_injected(j: Judgement, i: dict, files: dict, last: dict[str, str]) -
     had = ours is not None and ours <= gov["reconciled_ms"]
     if kind in FILE_FAULTS:
         late = gov["received_ms"] is not None and gov["received_ms"] > \
-            day_start_ms(day) + LATE_AFTER_MS
+            day_bounds(day)[0] + LATE_AFTER_MS
         if kind == "stmt_malformed" or (kind == "stmt_late" and late):
             j.expected[injected_item] = {**what, "why": f"injected {kind}"}
         return
@@ -271,7 +254,7 @@ def judge(conn: sqlite3.Connection) -> Judgement:
             j.expected[(channel, key, "missing_file")] = {"date": day, "ref": key,
                                                           "why": "the file is missing"}
         elif f["status"] == "reconciled" and f["received_ms"] is not None \
-                and f["received_ms"] > day_start_ms(day) + LATE_AFTER_MS:
+                and f["received_ms"] > day_bounds(day)[0] + LATE_AFTER_MS:
             j.expected.setdefault((channel, key, "late_file"), {
                 "date": day, "ref": key, "why": "the file was received after D+1 12:00"})
     for b in _rows(conn, """SELECT break_id, channel, date, cls, key, ref, status

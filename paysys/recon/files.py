@@ -39,7 +39,7 @@ def open_break(conn: sqlite3.Connection, channel: str, key: str, cls: str) -> st
     return row[0] if row else None
 
 
-def open_breaks(conn: sqlite3.Connection, cls: str) -> list[sqlite3.Row | dict]:
+def open_breaks(conn: sqlite3.Connection, cls: str) -> list[dict]:
     cur = conn.execute("SELECT break_id, channel, theirs, found_ms FROM recon_breaks WHERE "
                        "status='open' AND cls=? AND phase='statement' ORDER BY break_id", (cls,))
     names = [d[0] for d in cur.description]

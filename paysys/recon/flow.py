@@ -161,16 +161,13 @@ def _file(node, channel: str, date: str, brk, now_ms: int) -> None:
     elif decision.action == "adjust":
         lines = ledger.fee_adjustment_lines(channel, theirs.currency, theirs.fee - ours.fee)
         entry = payments.post(node, ref, f"recon adjustment {break_id}", lines, now_ms)
-        node.conn.execute("UPDATE recon_breaks SET entry_id=? WHERE break_id=?", (entry, break_id))
+        tables.resolve_break(node.conn, break_id, decision.status, decision.resolution,
+                             decision.reason, entry, now_ms)
 
 
 def _query(node, channel: str, order_id: str, now_ms: int) -> None:
-    """Ask the channel about an order it lists and paysys has no charge for: its answer goes
-    to the compensation door (payments.on_query)."""
-    order = store.pay_order(node.conn, order_id)
-    req_id = node.req_id(order_id, "query")
-    body = node.adapters[channel].query(store.pay_request_id(node.conn, order_id, channel), order)
-    node.call_channel(channel, "query", order_id, req_id, body, now_ms)
+    """Ask the channel about an order it lists and paysys has no charge for."""
+    payments.ask(node, store.pay_order(node.conn, order_id), now_ms, channel)
 
 
 def _check_queries(node, now_ms: int) -> bool:

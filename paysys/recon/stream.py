@@ -42,8 +42,5 @@ def flag(node, order: dict, channel: str, charge_ref: str, amount: int, resoluti
     status = "resolved" if resolution == "refund" else "manual"
     entry = node.conn.execute("SELECT MAX(entry_id) FROM journal_entries WHERE ref=?",
                               (order["order_id"],)).fetchone()[0]
-    break_id = tables.add_break(node.conn, "stream", channel, day,
-                                Break(cls, theirs.key, ours, theirs, detail),
-                                Decision(status, resolution, REASONS[resolution], "none"), now_ms)
-    if entry is not None:
-        node.conn.execute("UPDATE recon_breaks SET entry_id=? WHERE break_id=?", (entry, break_id))
+    tables.add_break(node.conn, "stream", channel, day, Break(cls, theirs.key, ours, theirs, detail),
+                     Decision(status, resolution, REASONS[resolution], "none"), now_ms, entry)

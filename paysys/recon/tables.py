@@ -44,7 +44,7 @@ def create_tables(db: sqlite_utils.Database) -> None:
     db["recon_breaks"].create(
         {"break_id": str, "phase": str, "channel": str, "date": str, "cls": str, "key": str,
          "ref": str, "channel_ref": str, "ours": str, "theirs": str, "found_ms": int,
-         "status": str, "resolution": str, "reason": str, "entry_id": str, "resolved_ms": int},
+         "status": str, "resolution": str, "reason": str, "entry_id": int, "resolved_ms": int},
         pk="break_id", if_not_exists=True,
     )
     db["recon_breaks"].create_index(["channel", "date"], if_not_exists=True)
@@ -142,8 +142,9 @@ def save_buffer(conn: sqlite3.Connection, channel: str, buffer: dict[str, Buffer
 # -- breaks ---------------------------------------------------------------------------------------
 
 def add_break(conn: sqlite3.Connection, phase: str, channel: str, date: str, brk: Break,
-              decision: Decision, now_ms: int) -> str:
-    """Record break `brk` of business day `date` with `decision`; returns its id ("B000001").
+              decision: Decision, now_ms: int, entry_id: int | None = None) -> str:
+    """Record break `brk` of business day `date` with `decision` (and the ledger entry of a
+    resolution that already moved money); returns its id ("B000001").
 
     `date` is the day the item belongs to: for a row break, the row's own date is the natural
     choice (`item_date(brk, file_date)`)."""
@@ -155,7 +156,7 @@ def add_break(conn: sqlite3.Connection, phase: str, channel: str, date: str, brk
         f"VALUES ({','.join('?' * len(BREAK_COLUMNS))})",
         (break_id, phase, channel, date, brk.cls, brk.key, row.ref if row else None,
          row.channel_ref if row else None, _row_json(brk.ours), _row_json(brk.theirs), now_ms,
-         decision.status, decision.resolution, decision.reason, None,
+         decision.status, decision.resolution, decision.reason, entry_id,
          now_ms if decision.status == "resolved" else None))
     return break_id
 
@@ -168,7 +169,7 @@ def item_date(brk: Break, file_date: str) -> str:
 
 
 def resolve_break(conn: sqlite3.Connection, break_id: str, status: str, resolution: str,
-                  reason: str, entry_id: str | None, now_ms: int) -> None:
+                  reason: str, entry_id: int | None, now_ms: int) -> None:
     cur = conn.execute(
         "UPDATE recon_breaks SET status=?, resolution=?, reason=?, entry_id=?, resolved_ms=? "
         "WHERE break_id=?", (status, resolution, reason, entry_id, now_ms, break_id))

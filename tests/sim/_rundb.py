@@ -277,8 +277,8 @@ class World:
     def recon_file(self, channel: str, day: str, status: str = "reconciled",
                    received_ms: int | None = None, reconciled_ms: int | None = None) -> None:
         """A statement file; received and reconciled by default at D+1 10:00 local."""
-        from sim._invariants_recon import DAY_MS, day_start_ms
-        at = day_start_ms(day) + DAY_MS + 10 * 3_600_000
+        from paysys.days import DAY_MS, day_bounds
+        at = day_bounds(day)[0] + DAY_MS + 10 * 3_600_000
         received = received_ms if received_ms is not None else (
             at if status == "reconciled" else None)
         reconciled = reconciled_ms if reconciled_ms is not None else (

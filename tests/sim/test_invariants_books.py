@@ -8,6 +8,7 @@ import json
 
 from _rundb import CUR, START_MS, World, bp, day_digest
 
+from paysys.days import day_bounds, local_date, next_date
 from sim._invariants_books import (
     books_closed_daily,
     digest,
@@ -15,13 +16,12 @@ from sim._invariants_books import (
     reserve_matches_truth,
     settlement_exact,
 )
-from sim._invariants_recon import day_start_ms, local_date, next_day
 from sim.invariants import CHECKS
 from sim.metrics import compute
 
 D = local_date(START_MS)
-D1 = next_day(D)
-D2 = next_day(D1)
+D1 = next_date(D)
+D2 = next_date(D1)
 BOOKS = (settlement_exact, books_closed_daily, profit_matches, reserve_matches_truth)
 
 
@@ -144,12 +144,12 @@ def two_days() -> World:
     w = World().backoffice()
     p1 = w.pay(10_000)
     w.pay(3_000, channel="wechat", merchant="M002")
-    w.close_day(D, day_start_ms(D1))
-    w.now = day_start_ms(D1) + 3_600_000
+    w.close_day(D, day_bounds(D1)[0])
+    w.now = day_bounds(D1)[0] + 3_600_000
     w.refund(p1, 1_000)
     w.pay(7_000)
-    w.close_day(D1, day_start_ms(D2))
-    w.now = day_start_ms(D2) + 60_000
+    w.close_day(D1, day_bounds(D2)[0])
+    w.now = day_bounds(D2)[0] + 60_000
     w.pay(2_000)  # after the last cut-off: in no closed day
     return w
 
@@ -166,8 +166,8 @@ def test_closed_days_pass_every_invariant():
 
 def test_digest_follows_the_recipe():
     w = two_days()
-    for day, since, cutoff in ((D, None, day_start_ms(D1)), (D1, day_start_ms(D1),
-                                                                day_start_ms(D2))):
+    for day, since, cutoff in ((D, None, day_bounds(D1)[0]), (D1, day_bounds(D1)[0],
+                                                                day_bounds(D2)[0])):
         assert digest(w.conn, day) == day_digest(w.conn, since, cutoff)
 
 
@@ -181,8 +181,8 @@ def test_unbalanced_day():
 def test_gap_between_days():
     w = World().backoffice()
     w.pay(1_000)
-    w.close_day(D, day_start_ms(D1))
-    w.close_day(D2, day_start_ms(next_day(D2)))
+    w.close_day(D, day_bounds(D1)[0])
+    w.close_day(D2, day_bounds(D2)[1])
     (v,) = books_closed_daily(w.conn)
     assert v["problem"] == "gap" and v["date"] == D1
 
@@ -200,7 +200,7 @@ def test_recorded_debits_off_by_one():
 def test_posting_before_a_closed_cut_off_breaks_the_books():
     w = two_days()
     w.conn.execute("UPDATE journal_entries SET at_ms = ? WHERE entry_id = "
-                   "(SELECT MAX(entry_id) FROM journal_entries)", (day_start_ms(D1) - 1,))
+                   "(SELECT MAX(entry_id) FROM journal_entries)", (day_bounds(D1)[0] - 1,))
     problems = {(v["date"], v["problem"]) for v in books_closed_daily(w.conn)}
     assert problems == {(D, "debits"), (D, "credits"), (D, "digest"), (D1, "debits"),
                         (D1, "credits")}

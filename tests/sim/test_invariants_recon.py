@@ -5,21 +5,14 @@ the recon metrics and the `recon` object of --json count the same things."""
 
 from _rundb import START_MS, World
 
-from sim._invariants_recon import (
-    DAY_MS,
-    day_start_ms,
-    local_date,
-    next_day,
-    recon_exact,
-    recon_resolved,
-    stats,
-)
+from paysys.days import DAY_MS, day_bounds, local_date, next_date
+from sim._invariants_recon import recon_exact, recon_resolved, stats
 from sim.invariants import CHECKS
 from sim.metrics import compute, recon_summary
 
 D = local_date(START_MS)
-D1 = next_day(D)
-D2 = next_day(D1)
+D1 = next_date(D)
+D2 = next_date(D1)
 
 
 def world() -> tuple[World, str, str, str]:
@@ -40,10 +33,10 @@ def fired(w: World) -> dict[str, list[dict]]:
 
 
 def test_dates_are_local_days():
-    assert local_date(day_start_ms("2026-11-02")) == "2026-11-02"
-    assert local_date(day_start_ms("2026-11-02") - 1) == "2026-11-01"
-    assert day_start_ms("1970-01-02") == 86_400_000 - 8 * 3_600_000
-    assert next_day("2026-12-31") == "2027-01-01"
+    assert local_date(day_bounds("2026-11-02")[0]) == "2026-11-02"
+    assert local_date(day_bounds("2026-11-02")[0] - 1) == "2026-11-01"
+    assert day_bounds("1970-01-02")[0] == 86_400_000 - 8 * 3_600_000
+    assert next_date("2026-12-31") == "2027-01-01"
 
 
 def test_vacuous_without_and_with_empty_backoffice_tables():
@@ -95,7 +88,7 @@ def test_spurious_break():
 
 def test_row_fault_on_a_row_paysys_did_not_have_yet_is_channel_only():
     w, key, p1, _ = world()
-    late = day_start_ms(D1) + 11 * 3_600_000  # after the file was reconciled at 10:00
+    late = day_bounds(D1)[0] + 11 * 3_600_000  # after the file was reconciled at 10:00
     w.conn.execute("UPDATE charges SET at_ms = ? WHERE order_id = ?", (late, p1))
     w.injected("bank", D, "stmt_amount", "amount_over", key, p1)
     w.recon_break("bank", D, "amount_over", key, p1)
@@ -107,7 +100,7 @@ def test_row_fault_on_a_row_paysys_did_not_have_yet_is_channel_only():
 
 def test_row_fault_on_a_row_paysys_booked_on_another_day_is_cross_day():
     w, key, p1, _ = world()
-    w.conn.execute("UPDATE charges SET at_ms = ? WHERE order_id = ?", (day_start_ms(D) - 5, p1))
+    w.conn.execute("UPDATE charges SET at_ms = ? WHERE order_id = ?", (day_bounds(D)[0] - 5, p1))
     w.injected("bank", D, "stmt_status", "status", key, p1)
     w.recon_break("bank", D, "cross_day", key, p1)
     assert recon_exact(w.conn) == []
@@ -168,16 +161,16 @@ def test_natural_channel_only_when_paysys_has_no_row():
 def test_natural_refund_paysys_learned_after_the_file_is_channel_only():
     w, _, _, r1 = world()
     w.conn.execute("UPDATE refund_orders SET updated_ms = ? WHERE refund_id = ?",
-                   (day_start_ms(D1) + 11 * 3_600_000, r1))
+                   (day_bounds(D1)[0] + 11 * 3_600_000, r1))
     (v,) = recon_exact(w.conn)
     assert v["key"] == f"refund:{r1}" and v["expected"] == "channel_only"
 
 
 def test_natural_cross_day_around_midnight():
     w, _, _, _ = world()
-    w.now = day_start_ms(D1) - 10_000  # the truth pay lands at 23:59:54 local: day D
+    w.now = day_bounds(D1)[0] - 10_000  # the truth pay lands at 23:59:54 local: day D
     p3 = w.pay(3_000)
-    key = w.charge(p3, at_ms=day_start_ms(D1) + 200)  # paysys books it on D+1
+    key = w.charge(p3, at_ms=day_bounds(D1)[0] + 200)  # paysys books it on D+1
     (v,) = recon_exact(w.conn)
     assert v["expected"] == "cross_day" and v["key"] == key and v["date"] == D
     w.recon_break("bank", D, "cross_day", key, p3)
@@ -195,11 +188,11 @@ def test_missing_file_expects_one_break_and_nothing_for_its_rows():
     assert recon_exact(w.conn) == [] and recon_resolved(w.conn) == []
 
 
-def test_late_file_only_when_received_after_noon_of_the_next_day():
+def test_late_file_only_when_received_after_noon_of_the_next_date():
     w, _, _, _ = world()
     w.injected("bank", D, "stmt_late", "late_file", f"file:{D}", fault_id=2)
     assert recon_exact(w.conn) == []  # received at 10:00: the delay did not make it late
-    noon = day_start_ms(D) + DAY_MS + 12 * 3_600_000
+    noon = day_bounds(D)[0] + DAY_MS + 12 * 3_600_000
     w.recon_file("bank", D, received_ms=noon + 1, reconciled_ms=noon + 1)
     (v,) = recon_exact(w.conn)
     assert v["expected"] == "late_file"
