@@ -29,7 +29,7 @@ def recon(p, value) -> Recon:
     return out
 
 
-def settlement(p, value, channels, population) -> Settlement:
+def settlement(p, value, channels, population, fee_rate_bp: int) -> Settlement:
     t = p.table(value, "settlement", "settlement")
     banks = tuple(c.id for c in channels if c.kind == "bank")
     payout = t["payout_channel"]
@@ -41,7 +41,7 @@ def settlement(p, value, channels, population) -> Settlement:
     default = MerchantSettlement(
         cycle=_cycle(p, t["cycle"], "settlement.cycle"),
         min_amount=p.money(t["min_amount"], "settlement.min_amount"),
-        splits=_splits(p, t["splits"], "settlement.splits", ids, None),
+        splits=_splits(p, t["splits"], "settlement.splits", ids, None, fee_rate_bp),
     )
     if not isinstance(t["merchants"], dict):
         raise p.fail("settlement.merchants", "expected a table of merchant id -> rule",
@@ -57,7 +57,7 @@ def settlement(p, value, channels, population) -> Settlement:
             min_amount=default.min_amount if m["min_amount"] is None
             else p.money(m["min_amount"], f"{key}.min_amount"),
             splits=default.splits if m["splits"] is None
-            else _splits(p, m["splits"], f"{key}.splits", ids, merchant_id),
+            else _splits(p, m["splits"], f"{key}.splits", ids, merchant_id, fee_rate_bp),
         )
     return Settlement(
         default=default, merchants=rules, payout_channel=payout,
@@ -75,7 +75,7 @@ def _cycle(p, value, key: str) -> str:
     return value
 
 
-def _splits(p, value, key: str, ids: tuple[str, ...], payer: str | None):
+def _splits(p, value, key: str, ids: tuple[str, ...], payer: str | None, fee_rate_bp: int):
     if not isinstance(value, dict):
         raise p.fail(key, 'expected a table of receiver merchant -> basis points, like '
                      '{M002 = 500}', value)
@@ -87,8 +87,10 @@ def _splits(p, value, key: str, ids: tuple[str, ...], payer: str | None):
         if receiver == payer:
             raise p.fail(f"{key}.{receiver}", "expected another merchant than the payer", receiver)
         out.append((receiver, p.integer(bp, f"{key}.{receiver}", 1, 10_000)))
-    if sum(bp for _, bp in out) > 10_000:
-        raise p.fail(key, "expected splits totalling at most 10000 basis points (100 %)", value)
+    if sum(bp for _, bp in out) + fee_rate_bp > 10_000:
+        raise p.fail(key, f"expected splits totalling at most {10_000 - fee_rate_bp} basis points "
+                     f"(100 % less the merchants' fee rate, merchants.fee_rate_bp = {fee_rate_bp})",
+                     value)
     return tuple(sorted(out))
 
 

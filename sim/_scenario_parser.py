@@ -288,20 +288,22 @@ class Parser:
                 raise self.fail(f"faults[{f.index}].kind", "expected a [recon] section: a "
                                 f"{f.kind} fault acts on statement files, which only a "
                                 "reconciling payment system reads", f.kind)
+        merchants = self.merchants(data.get("merchants", {}))
         return Scenario(
             name=name, description=self.string(t["description"], "scenario.description"),
             path=self.path, seed=seed, start_ms=start_ms, duration_ms=duration_ms,
             grace_ms=grace_ms, population=population, traffic=traffic, channels=channels,
             network=self.network(data.get("network", {}), nodes),
             routing=self.routing(data.get("routing", {})), risk=self.risk(data.get("risk", {})),
-            merchants=self.merchants(data.get("merchants", {})),
+            merchants=merchants,
             notifications=self.notifications(data.get("notifications", {})),
             faults=faults,
             expectations=self.expectations(data.get("expectations", {})),
             paysys=self.paysys(data.get("paysys", {})),
             buggify=self.boolean(t["buggify"], "scenario.buggify"),
             recon=backoffice.recon(self, data["recon"]) if "recon" in data else None,
-            settlement=backoffice.settlement(self, data["settlement"], channels, population)
+            settlement=backoffice.settlement(self, data["settlement"], channels, population,
+                                             merchants.fee_rate_bp)
             if "settlement" in data else None,
         )
 

@@ -629,8 +629,13 @@ BACK_OFFICE_BAD = {
         'got "M001"'),
     "splits over 100 %": (
         BASE + '[settlement]\npayout_channel = "bank"\nsplits = {M001 = 6000, M002 = 5000}\n',
-        "settlement.splits", "expected splits totalling at most 10000 basis points (100 %), got "
-        "{M001 = 6000, M002 = 5000}"),
+        "settlement.splits", "expected splits totalling at most 9940 basis points (100 % less the "
+        "merchants' fee rate, merchants.fee_rate_bp = 60), got {M001 = 6000, M002 = 5000}"),
+    "splits and fee over 100 %": (
+        BASE + '[settlement]\npayout_channel = "bank"\n[settlement.merchants.M001]\n'
+        'splits = {M002 = 9950}\n',
+        "settlement.merchants.M001.splits", "expected splits totalling at most 9940 basis points "
+        "(100 % less the merchants' fee rate, merchants.fee_rate_bp = 60), got {M002 = 9950}"),
     "rule for an unknown merchant": (
         BASE + '[settlement]\npayout_channel = "bank"\n[settlement.merchants.M007]\ncycle = "D+0"\n',
         "settlement.merchants.M007", 'expected a merchant among M001..M002, got "M007"'),
