@@ -57,7 +57,10 @@ import heapq
 import random
 from collections.abc import Callable, Sequence
 
+from mockbanks.bank_mandates import Mandates
+from mockbanks.bank_netbank import Netbank
 from mockbanks.bank_ops import RESERVE_ACCOUNT, Outflows
+from mockbanks.bank_preauth import Preauth
 from mockbanks.bank_records import (
     FEE_ACCOUNT,
     FUNDED_MAGIC,
@@ -129,6 +132,10 @@ class Bank:
                      "bank.query": self._query, "bank.close": self._close,
                      "bank.refund": moves.refund, "bank.statement": self._statement,
                      "bank.payout": moves.payout, "bank.transfer": moves.transfer}
+        # the product parts: netbank pages, withholding mandates, pre-authorisations
+        self._parts = (Netbank(self), Mandates(self), Preauth(self))
+        for part in self._parts:
+            self._ops.update(part.ops())
 
     # -- population -------------------------------------------------------------------------
     def open_account(self, user_id: str, card_no: str, balance: int, daily_limit: int,
@@ -175,10 +182,15 @@ class Bank:
         return effects + events + [("reply", {"type": f"{kind}.reply", **reply}, delay)] + later
 
     def next_deadline(self) -> int | None:
-        return min((p.settle_at for p in self._pending.values()), default=None)
+        due = [p.settle_at for p in self._pending.values()]
+        due += [d for part in self._parts if (d := part.next_deadline()) is not None]
+        return min(due, default=None)
 
     def on_timer(self, now_ms: int) -> list[tuple]:
-        return self._settle_due(now_ms)
+        effects = self._settle_due(now_ms)
+        for part in self._parts:
+            effects += part.on_timer(now_ms)
+        return effects
 
     def _admit(self, now_ms: int) -> int | None:
         """Reply delay of a request arriving now, or None when its queue wait is too long."""

@@ -15,7 +15,7 @@ RETRY_MS = 60_000
 def unsign(node, src: str, body: dict, now_ms: int) -> None:
     found = False
     for channel, adapter in node.adapters.items():
-        if not adapter.needs_agreement:
+        if not adapter.signs("quick"):
             continue
         agreement = store.agreement(node.conn, body["user_id"], body["card_no"], channel)
         if agreement is None or agreement["status"] != "active":

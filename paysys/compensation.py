@@ -131,11 +131,11 @@ def on_janitor_due(node, key: str, arg: int, now_ms: int) -> None:
     if node.flawed("no_query"):
         return   # the janitor is query compensation too
     waiting = {ref for _, _, ref in node.inflight.values()}
-    for order_id, status in node.conn.execute(
-        "SELECT order_id, status FROM pay_orders WHERE status IN ('PROCESSING','UNKNOWN') AND "
-        "updated_ms <= ? ORDER BY updated_ms, order_id", (now_ms - STUCK_MS,)
+    for order_id, status, channel in node.conn.execute(
+        "SELECT order_id, status, channel FROM pay_orders WHERE status IN ('PROCESSING','UNKNOWN') "
+        "AND updated_ms <= ? ORDER BY updated_ms, order_id", (now_ms - STUCK_MS,)
     ).fetchall():
-        if order_id in waiting:
+        if order_id in waiting or channel not in node.adapters:   # (inside paysys: not asked)
             continue
         node.event("janitor.action", order_id, {"status": status, "action": "query"})
         payments.on_query_due(node, order_id, 0, now_ms)

@@ -33,6 +33,7 @@ class ChannelConfig:
     max_amount: int = 1_000_000_000
     timeout_ms: int = 3_000
     api_key: str = ""
+    options: dict = field(default_factory=dict)   # the kind's own settings (its adapter reads them)
 
 
 @dataclass(frozen=True)
@@ -99,4 +100,5 @@ class PaySysConfig:
     late_success: str = "refund"           # refund | reopen
     commit_every: int = 500                # units of work per commit (1: every unit is durable)
     backoffice: BackOffice = BackOffice()
+    products: dict = field(default_factory=dict)   # product name -> its family's settings object
     extra: dict = field(default_factory=dict)

@@ -19,7 +19,18 @@ import itertools
 import random
 import sqlite3
 
-from paysys import agreements, backoffice, compensation, notify, outbox, payments, refunds, store
+from paysys import (
+    agreements,
+    backoffice,
+    compensation,
+    notify,
+    outbox,
+    payments,
+    products,
+    refunds,
+    restart,
+    store,
+)
 from paysys.channels import ADAPTERS
 from paysys.config import PaySysConfig
 from paysys.errors import GatewayError
@@ -61,7 +72,9 @@ class PaySys:
         self.merchants = {m.merchant_id: m for m in config.merchants}
         self.merchant_fees = {m.merchant_id: FeeRule(rate_bp=m.fee_rate_bp) for m in config.merchants}
         self.channels = {c.id: c for c in config.channels}
-        self.adapters = {c.id: ADAPTERS[c.kind](c.id, c.api_key) for c in config.channels}
+        self.adapters = {c.id: ADAPTERS[c.kind](c.id, c.api_key, c.options)
+                         for c in config.channels}
+        self.internal = products.merged("INTERNAL")   # products served inside paysys
         self.gateway = Gateway(self.merchants, ReplayGuard(config.replay_window_ms), config.order_ttl_ms)
         self.risk = Risk(config.risk, rng)
         self.health = ChannelHealth()
@@ -75,6 +88,8 @@ class PaySys:
                                   m.fee_rate_bp, m.status)
         for c in config.channels:
             store.insert_channel(conn, c)
+        for sql in products.schema():
+            conn.execute(sql)
         self._timers: list[tuple] = []
         self._tseq = itertools.count()
         self.inflight: dict[str, tuple[str, str, str]] = {}   # req_id -> (channel, op, ref)
@@ -278,19 +293,20 @@ class PaySys:
             self.reply(reply)
 
     def create_order(self, kind: str, row: dict, now_ms: int) -> None:
-        """Insert a new pay or refund order and record its creation."""
-        (store.insert_pay_order if kind == "pay" else store.insert_refund_order)(self.conn, row)
-        ref = row["order_id" if kind == "pay" else "refund_id"]
+        """Insert a new order of `kind` (pay, refund, or a product's: paysys/products/) and
+        record its creation."""
+        store.insert_order(self.conn, kind, row)
+        ref = row[store.order_key(kind)]
         store.record_creation(self.conn, kind, ref, row["status"], now_ms)
         self.event("order.state", ref, {"kind": kind, "from": None, "to": row["status"],
                                         "event": "create"})
 
     def move(self, kind: str, row: dict, event: str, now_ms: int, **changes) -> None:
-        """Fire `event` on a pay or refund order (compare-and-set) and publish the change."""
+        """Fire `event` on an order of `kind` (compare-and-set) and publish the change."""
         old = row["status"]
         write = store.blind_transition if self.flawed("no_cas") else store.transition
         write(self.conn, kind, row, event, now_ms, **changes)
-        ref = row["order_id" if kind == "pay" else "refund_id"]
+        ref = row[store.order_key(kind)]
         self.event("order.state", ref, {"kind": kind, "from": old, "to": row["status"],
                                         "event": event})
 
@@ -506,6 +522,8 @@ class PaySys:
         if not self.backoffice_armed:
             self.backoffice_armed = True
             backoffice.arm(self, now_ms)
+            for arm in products.every("arm"):
+                arm(self, now_ms)
         if self._housekeeping_at is None:
             self._housekeeping_at = now_ms + HOUSEKEEPING_MS
         elif now_ms >= self._housekeeping_at:
@@ -520,36 +538,7 @@ class PaySys:
         return self._transaction(self._recover, now_ms)
 
     def _recover(self, now_ms: int) -> None:
-        conn = self.conn
-        for ref, op, n in conn.execute(
-            "SELECT ref, kind, COUNT(*) FROM channel_requests GROUP BY ref, kind"
-        ):
-            self._req_n[(ref, op)] = itertools.count(n + 1)
-        for req_id, channel, op, ref, sent_ms in store.pending_requests(conn):
-            self.inflight[req_id] = (channel, op, ref)
-            self._by_key[(channel, op, ref)] = req_id
-            due = max(now_ms, sent_ms + self.channels[channel].timeout_ms)
-            self._deadline[req_id] = due
-            self.at(due, "timeout", req_id, due)
-        for oid, topic, ref, payload in outbox.pending(conn, limit=1_000_000):
-            if topic == "channel":
-                self._relay.append((oid, payload["dst"], payload["body"]))
-            else:
-                self._relay.append((oid, None, {"topic": topic, "ref": ref, **payload}))
-        for notify_id, next_at in notify.pending(conn):
-            self._notifying.add(notify_id)
-            self.at(max(now_ms, next_at), "notify", notify_id)
-        for merchant_id, total in conn.execute(
-            "SELECT merchant_id, SUM(amount) FROM refund_orders WHERE status IN "
-            "('CREATED','PROCESSING','UNKNOWN') AND reason = 'merchant' GROUP BY merchant_id"
-        ):
-            self._reserved[merchant_id] = total
-        payments.recover(self, now_ms)
-        refunds.recover(self, now_ms)
-        self.backoffice_armed = True
-        backoffice.arm(self, now_ms)
-        self.event("paysys.recovered", "", {"inflight": len(self.inflight),
-                                            "outbox": len(self._relay)})
+        restart.recover(self, now_ms)
 
 
 FLOWS = {
@@ -573,5 +562,11 @@ TIMERS = {
     "janitor": compensation.on_janitor_due,
 }
 for _ours, _theirs in ((FLOWS, backoffice.FLOWS), (TIMEOUTS, backoffice.TIMEOUTS),
-                       (REFUSED, backoffice.REFUSED), (TIMERS, backoffice.TIMERS)):
+                       (REFUSED, backoffice.REFUSED), (TIMERS, backoffice.TIMERS),
+                       (FLOWS, products.merged("FLOWS")), (TIMEOUTS, products.merged("TIMEOUTS")),
+                       (REFUSED, products.merged("REFUSED")), (TIMERS, products.merged("TIMERS")),
+                       (MERCHANT_API, products.merged("API")),
+                       (REPLY_OPS, products.merged("REPLY_OPS"))):
+    if set(_ours) & set(_theirs):
+        raise RuntimeError(f"engine: {sorted(set(_ours) & set(_theirs))} defined twice")
     _ours.update(_theirs)

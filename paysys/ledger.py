@@ -62,12 +62,29 @@ SUBACCOUNT: dict[str, str] = {
     "expense:channel": "channel",
     "asset:reserve": "channel",
 }
+# Single-entry external accounts (账户) mirrored from ledger families, which may never go below
+# zero: ledger prefix -> external prefix (`liability:merchant:M001` -> `merchant:M001`).
+EXTERNAL: dict[str, str] = {"liability:merchant:": "merchant:"}
 HOT = ("income:fee", "asset:channel")   # families whose totals are aggregated in batches
 HOT_BATCH = 1_000                       # entries between two automatic flush_hot()
 MERCHANT_PREFIX = "liability:merchant:"  # mirrored onto the external balance "merchant:<id>"
-EXTERNAL_MERCHANT_PREFIX = "merchant:"
 
 _families: dict[str, str] = {}  # account name -> family (a cache: accounts repeat endlessly)
+
+
+def register_family(family: str, kind: str, normal: str, sub: str | None = None,
+                    external: str | None = None) -> None:
+    """Add an account family to the chart (a product's: paysys/products/): its type ("asset",
+    "liability", "income", "expense", "equity"), normal side ("debit"/"credit"), the name of its
+    sub-account if it has one (`liability:user:<user_id>`), and, for a family of single-entry
+    external accounts that may never go below zero, the external prefix it is mirrored onto."""
+    if family in CHART and CHART[family] != (kind, normal):
+        raise ValueError(f"account family {family!r} is already in the chart")
+    CHART[family] = (kind, normal)
+    if sub:
+        SUBACCOUNT[family] = sub
+    if external:
+        EXTERNAL[family + ":"] = external
 
 
 def account_type(name: str) -> str:
@@ -197,7 +214,7 @@ def post(conn: sqlite3.Connection, at_ms: int, ref: str, memo: str, lines) -> in
         else:
             move[0] += debit
             move[1] += credit
-    merchants = [(key, dc) for key, dc in moves.items() if key[0].startswith(MERCHANT_PREFIX)]
+    merchants = [(key, dc) for key, dc in moves.items() if _external(key[0])]
     for (account, currency), (debit, credit) in merchants:
         if debit > credit:
             row = conn.execute(
@@ -231,18 +248,21 @@ def post(conn: sqlite3.Connection, at_ms: int, ref: str, memo: str, lines) -> in
             "ON CONFLICT (account, currency) DO UPDATE SET "
             "balance = balance + excluded.balance, updated_ms = excluded.updated_ms",
             [
-                (
-                    EXTERNAL_MERCHANT_PREFIX + account[len(MERCHANT_PREFIX) :],
-                    currency,
-                    credit - debit,
-                    at_ms,
-                )
+                (_external(account), currency, credit - debit, at_ms)
                 for (account, currency), (debit, credit) in merchants
             ],
         )
     if entry_id % HOT_BATCH == 0:
         flush_hot(conn)
     return entry_id
+
+
+def _external(account: str) -> str:
+    """The external account mirroring ledger `account`, or "" when none does."""
+    for prefix, ext in EXTERNAL.items():
+        if account.startswith(prefix):
+            return ext + account[len(prefix):]
+    return ""
 
 
 def is_hot(account: str) -> bool:

@@ -75,6 +75,15 @@ PAY_FINAL = frozenset(s for s, moves in PAY_TRANSITIONS.items()
 REFUND_FINAL = frozenset(s for s, moves in REFUND_TRANSITIONS.items() if not moves)
 
 TABLES = {"pay": PAY_TRANSITIONS, "refund": REFUND_TRANSITIONS}
+FINAL = {"pay": PAY_FINAL, "refund": REFUND_FINAL}
+
+
+def register(kind: str, transitions: dict, final: frozenset) -> None:
+    """Add the state table of another order kind (a product's: paysys/products/)."""
+    if kind in TABLES and TABLES[kind] is not transitions:
+        raise ValueError(f"order kind {kind!r} is already registered")
+    TABLES[kind] = transitions
+    FINAL[kind] = frozenset(getattr(s, "value", s) for s in final)
 
 
 class IllegalTransition(Exception):
@@ -102,7 +111,7 @@ def can_fire(kind: str, status: str, event: str) -> bool:
 
 
 def is_final(kind: str, status: str) -> bool:
-    return status in (PAY_FINAL if kind == "pay" else REFUND_FINAL)
+    return status in FINAL[kind]
 
 
 def mermaid(kind: str) -> str:

@@ -48,8 +48,7 @@ def _pay_in_full(node, order: dict, ref: str, event: str, now_ms: int,
     channel_cost = node.channels[order["channel"]].fee.fee(order["amount"])
     payments.move(node, order, event, now_ms, channel_ref=ref, merchant_fee=merchant_fee,
           channel_cost=channel_cost, received=order["amount"])
-    lines = ledger.payment_lines(order["channel"], order["merchant_id"], order["currency"],
-                                 order["amount"], merchant_fee, channel_cost)
+    lines = node.adapters[order["channel"]].payment_lines(order, merchant_fee, channel_cost)
     if from_suspense:
         lines = ledger.from_suspense(lines, order["channel"])
     if node.cfg.backoffice.settlement:   # profit sharing (分账) of the merchant's share
@@ -71,7 +70,7 @@ def _other_amount(node, order: dict, outcome, now_ms: int) -> None:
     node.event("channel.amount_mismatch", order["order_id"],
                {"expected": order["amount"], "reported": amount, "charge_ref": ref})
     received = order["received"] + amount
-    partial = node.adapters[channel].async_result and received < order["amount"]
+    partial = node.adapters[channel].is_async(order["product"]) and received < order["amount"]
     compensation.record(node, order, channel, ref, amount, False, now_ms)
     compensation.to_suspense(node, order, channel, amount, now_ms)
     policy = node.cfg.partial_payment

@@ -50,24 +50,33 @@ def create(node, src: str, body: dict, now_ms: int) -> None:
             return
         # another product for the same merchant order (a second tab): a new payment attempt
     order_id = node.new_id("P")
-    route = node.router.route(body["product"], body["amount"], body["currency"], now_ms)
-    node.event("route.decision", order_id, route.event_data())
-    if route.channel_id is None:
-        raise GatewayError("NO_ROUTE", f"no channel can take this payment: {route.reason}", "product")
+    internal = node.internal.get(body["product"])
+    if internal is None:
+        route = node.router.route(body["product"], body["amount"], body["currency"], now_ms)
+        node.event("route.decision", order_id, route.event_data())
+        if route.channel_id is None:
+            raise GatewayError("NO_ROUTE", f"no channel can take this payment: {route.reason}",
+                               "product")
+        channel = route.channel_id
+    else:   # paid inside paysys (balance, coins, credit, combined): no channel to route to
+        channel = body["product"]
     decision = node.risk.assess(body["user_id"], body.get("device_id", ""), body["amount"], now_ms)
     node.event("risk.decision", order_id, {"outcome": decision.outcome, "rule": decision.rule,
                                           "detail": decision.detail})
     order = {
         "order_id": order_id, "merchant_id": merchant_id,
         "merchant_order_no": body["merchant_order_no"], "user_id": body["user_id"],
-        "product": body["product"], "channel": route.channel_id, "amount": body["amount"],
+        "product": body["product"], "channel": channel, "amount": body["amount"],
         "currency": body["currency"], "status": P.CREATED.value, "merchant_fee": 0,
         "channel_cost": 0, "refunded": 0, "created_ms": now_ms, "updated_ms": now_ms,
         "channel_ref": "", "notify_url": body.get("notify_url") or "", "error_code": "",
         "card_no": body.get("card_no") or "", "attempt": len(attempts) + 1,
         "idempotency_key": body.get("idempotency_key") or "", "received": 0,
+        "app_id": body.get("app_id") or "", "mandate_no": body.get("mandate_no") or "",
     }
     node.create_order("pay", order, now_ms)
+    if internal is not None and internal.accept is not None:
+        internal.accept(node, order, body, now_ms)   # its own fields (legs, coupons...)
     if decision.outcome == "BLOCK":
         move(node, order, "block", now_ms, error_code="RISK_BLOCKED")
         node.publish("order.final", order_id, {"status": order["status"]}, now_ms)
@@ -120,15 +129,19 @@ def _merchant_order(node, body: dict) -> dict:
 
 
 def submit(node, order: dict, event: str, now_ms: int) -> None:
-    """The order leaves for its channel."""
+    """The order leaves for its channel (or is paid inside paysys)."""
     move(node, order, event, now_ms)
-    _to_channel(node, order, now_ms)
+    internal = node.internal.get(order["product"])
+    if internal is not None:
+        internal.pay(node, order, now_ms)
+    else:
+        _to_channel(node, order, now_ms)
 
 
 def _to_channel(node, order: dict, now_ms: int) -> None:
     """Send the order to its channel, after signing the card agreement when one is needed."""
     adapter = node.adapters[order["channel"]]
-    if adapter.needs_agreement:
+    if adapter.signs(order["product"]):
         agreement = store.agreement(node.conn, order["user_id"], order["card_no"], order["channel"])
         if agreement is None or agreement["status"] != "active":
             req_id = node.req_id(order["order_id"], "sign")
@@ -149,7 +162,7 @@ def _send_pay(node, order: dict, agreement_no: str, now_ms: int) -> None:
     order["expire_ms"] = close_at + CLOSE_MARGIN_MS
     body = adapter.pay(req_id, order, agreement_no, now_ms, node.cfg.self_url)
     node.call_channel(order["channel"], "pay", order["order_id"], req_id, body, now_ms)
-    if adapter.async_result:
+    if adapter.is_async(order["product"]):
         node.at(close_at, "expire", order["order_id"])
 
 
@@ -352,7 +365,7 @@ def on_query(node, channel: str, order_id: str, req_id: str, outcome, now_ms: in
         was_active = order["status"] in ACTIVE   # (not so only under the no_cas flaw)
         move(node, order, "close", now_ms, error_code=order["error_code"] or "CLOSED")
         compensation.refund_held_legs(node, order, "partial", now_ms)
-        if node.adapters[channel].async_result and was_active:
+        if node.adapters[channel].is_async(order["product"]) and was_active:
             paid.check(node, order, now_ms)   # a platform order may have been paid in part
         finished(node, order, now_ms)
     elif outcome.kind == NOT_FOUND:
@@ -444,13 +457,15 @@ def recover(node, now_ms: int) -> None:
     """Re-arm the timers of every pay order still in flight after a restart. An order with a
     request still pending waits for its answer or its (re-armed) timeout."""
     waiting = {ref for _, _, ref in node.inflight.values()}
-    for order_id, status, channel, created_ms in node.conn.execute(
-        "SELECT order_id, status, channel, created_ms FROM pay_orders WHERE status IN "
+    for order_id, status, channel, product, created_ms in node.conn.execute(
+        "SELECT order_id, status, channel, product, created_ms FROM pay_orders WHERE status IN "
         "('CHALLENGE','PROCESSING','UNKNOWN')"
     ).fetchall():
         if status == P.CHALLENGE.value:  # the one-time password was in memory: it is lost
             node.at(now_ms, "otp_expire", order_id)
-        elif node.adapters[channel].async_result:
+        elif channel not in node.adapters:
+            continue   # served inside paysys: its product family recovers it
+        elif node.adapters[channel].is_async(product):
             node.at(max(now_ms, created_ms + node.cfg.platform_expire_ms), "expire", order_id)
         elif order_id not in waiting:
             node.at(now_ms, "query", order_id)

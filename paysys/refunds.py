@@ -53,7 +53,11 @@ def create(node, src: str, body: dict, now_ms: int) -> None:
     node.create_order("refund", refund, now_ms)
     node.reserve(merchant_id, refund["amount"])
     _move(node, refund, "submit", now_ms)
-    _send(node, refund, order, now_ms, first=True)
+    internal = node.internal.get(order["product"])
+    if internal is not None:   # paid inside paysys: given back inside paysys
+        internal.refund(node, order, refund, now_ms)
+    else:
+        _send(node, refund, order, now_ms, first=True)
     node.answer(src, body, _view(refund, body["type"]), now_ms, deferred=False)
 
 
@@ -95,8 +99,8 @@ def on_refund(node, channel: str, refund_id: str, req_id: str, outcome, now_ms: 
         _move(node, refund, "success", now_ms)
         merchant = refund["reason"] == "merchant"
         if merchant:
-            lines = ledger.refund_lines(refund["channel"], refund["merchant_id"],
-                                        refund["currency"], refund["amount"])
+            lines = node.adapters[refund["channel"]].refund_lines(
+                refund, store.pay_order(node.conn, refund["order_id"]))
         else:
             lines = ledger.suspense_refund_lines(refund["channel"], refund["currency"],
                                                  refund["amount"])

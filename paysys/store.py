@@ -27,10 +27,11 @@ PAY_COLUMNS = (
     "order_id", "merchant_id", "merchant_order_no", "user_id", "product", "channel", "amount",
     "currency", "status", "merchant_fee", "channel_cost", "refunded", "created_ms", "updated_ms",
     "channel_ref", "notify_url", "error_code", "card_no", "attempt", "idempotency_key", "received",
+    "app_id", "parent_id", "mandate_no", "settle_amount", "settle_currency", "fx_rate_ppm",
 )
 REFUND_COLUMNS = (
     "refund_id", "order_id", "merchant_id", "refund_no", "amount", "currency", "status", "channel",
-    "created_ms", "updated_ms", "error_code", "reason", "charge_ref",
+    "created_ms", "updated_ms", "error_code", "reason", "charge_ref", "method",
 )
 
 
@@ -52,8 +53,14 @@ def create_tables(db: sqlite_utils.Database) -> None:
          "product": str, "channel": str, "amount": int, "currency": str, "status": str,
          "merchant_fee": int, "channel_cost": int, "refunded": int, "created_ms": int,
          "updated_ms": int, "channel_ref": str, "notify_url": str, "error_code": str,
-         "card_no": str, "attempt": int, "idempotency_key": str, "received": int},
-        pk="order_id", not_null={"attempt"}, defaults={"attempt": 1, "received": 0},
+         "card_no": str, "attempt": int, "idempotency_key": str, "received": int,
+         # the merchant's application; the combined order or trade this one is a leg of; the
+         # withholding mandate; what a foreign channel settles (amount, currency, rate in ppm)
+         "app_id": str, "parent_id": str, "mandate_no": str, "settle_amount": int,
+         "settle_currency": str, "fx_rate_ppm": int},
+        pk="order_id", not_null={"attempt"},
+        defaults={"attempt": 1, "received": 0, "app_id": "", "parent_id": "", "mandate_no": "",
+                  "settle_amount": 0, "settle_currency": "", "fx_rate_ppm": 0},
         if_not_exists=True,
     )
     # a merchant order may be paid in several attempts (numbered from 1)
@@ -62,8 +69,9 @@ def create_tables(db: sqlite_utils.Database) -> None:
     db["refund_orders"].create(
         {"refund_id": str, "order_id": str, "merchant_id": str, "refund_no": str, "amount": int,
          "currency": str, "status": str, "channel": str, "created_ms": int, "updated_ms": int,
-         "error_code": str, "reason": str, "charge_ref": str},
-        pk="refund_id", defaults={"reason": "merchant", "charge_ref": ""}, if_not_exists=True,
+         "error_code": str, "reason": str, "charge_ref": str, "method": str},
+        pk="refund_id", defaults={"reason": "merchant", "charge_ref": "", "method": "refund"},
+        if_not_exists=True,
     )
     db["refund_orders"].create_index(["merchant_id", "refund_no"], unique=True, if_not_exists=True)
     db["refund_orders"].create_index(["order_id"], if_not_exists=True)
@@ -145,8 +153,9 @@ _REFUND_BY_ID = _select_sql("refund_orders", REFUND_COLUMNS, "refund_id=?")
 _REFUND_BY_MERCHANT_NO = _select_sql("refund_orders", REFUND_COLUMNS, "merchant_id=? AND refund_no=?")
 
 
-PAY_DEFAULTS = {"attempt": 1, "idempotency_key": "", "received": 0}
-REFUND_DEFAULTS = {"reason": "merchant", "charge_ref": ""}
+PAY_DEFAULTS = {"attempt": 1, "idempotency_key": "", "received": 0, "app_id": "", "parent_id": "",
+                "mandate_no": "", "settle_amount": 0, "settle_currency": "", "fx_rate_ppm": 0}
+REFUND_DEFAULTS = {"reason": "merchant", "charge_ref": "", "method": "refund"}
 
 
 def insert_pay_order(conn: sqlite3.Connection, order: dict) -> None:
@@ -195,6 +204,26 @@ def refund_by_merchant_no(conn, merchant_id: str, refund_no: str) -> dict | None
 
 
 _TABLE = {"pay": ("pay_orders", "order_id"), "refund": ("refund_orders", "refund_id")}
+
+
+def order_key(kind: str) -> str:
+    """The id column of orders of `kind`."""
+    return _TABLE[kind][1]
+
+
+def insert_order(conn: sqlite3.Connection, kind: str, row: dict) -> None:
+    """Insert a new order of `kind` (its columns are the keys of `row`)."""
+    if kind == "pay":
+        insert_pay_order(conn, row)
+    elif kind == "refund":
+        insert_refund_order(conn, row)
+    else:
+        conn.execute(_insert_sql(_TABLE[kind][0], tuple(row)), tuple(row.values()))
+
+
+def register_orders(kind: str, table: str, key: str) -> None:
+    """Orders of `kind` live in `table`, keyed by `key` (a product's: paysys/products/)."""
+    _TABLE[kind] = (table, key)
 
 
 @functools.cache

@@ -19,6 +19,8 @@ from sim.distributions import Dist
 from sim.durations import FieldError, format_duration, parse_duration, show
 from sim.faults import FAULTS, Param
 from sim.faults import REQUIRED as REQUIRED_PARAM
+from sim.journeys import JOURNEYS
+from sim.kinds import KINDS
 from sim.scenario import (
     Channel,
     Expectations,
@@ -36,18 +38,17 @@ from sim.scenario import (
     Traffic,
 )
 
-PRODUCTS = ("quick", "platform")
-CHANNEL_KINDS: dict[str, tuple[str, ...]] = {"bank": ("quick",), "wechat": ("platform",)}
+# what the traffic may draw: every product a channel kind serves, and every journey
+PRODUCTS = tuple(dict.fromkeys([*(p for k in KINDS.values() for p in k.products), *JOURNEYS]))
 ROUTING_POLICIES = ("priority", "lowest_cost")
 MAGIC_CARDS = ("4242", "0002", "9995", "0119", "3220")
 SIGN_TYPES = ("MD5", "HMAC-SHA256")
 PARTIAL_PAYMENT = ("hold", "refund", "complete")
 LATE_SUCCESS = ("refund", "reopen")
 RESERVED_IDS = ("paysys", "sms")
-STATEMENT_FORMATS = {"bank": ("mt940",), "wechat": ("wechat", "alipay")}   # the first: default
 SECTIONS = ("scenario", "population", "traffic", "channels", "network", "routing", "risk",
             "merchants", "notifications", "paysys", "faults", "expectations", "recon",
-            "settlement")
+            "settlement", "products")
 
 _LOGNORMAL = "lognormal"
 DEFAULTS: dict[str, dict] = {
@@ -75,7 +76,7 @@ DEFAULTS: dict[str, dict] = {
         "capacity": 50, "max_queue": "2s",
         "service_time": {"dist": _LOGNORMAL, "median": 80, "p99": 500},
         "duplicate_notify_probability": None, "api_key": None, "statement": None, "booked_fee": None,
-        "statement_ready": "9h",
+        "statement_ready": "9h", "options": None,
     },
     "fee": {"rate_bp": 0, "fixed": 0, "min": 0, "max": 0},
     "limits": {"min": 1, "max": 1000000000},
@@ -277,9 +278,12 @@ class Parser:
         self._channel_kinds = {c.id: c.kind for c in channels}
         self._formats = {c.id: c.statement for c in channels}
         for product, share in traffic.products.items():
-            if share > 0 and not any(product in c.products for c in channels):
-                raise self.fail(f"traffic.products.{product}",
-                                "expected a product some [[channels]] entry serves", share)
+            needs = JOURNEYS[product].needs if product in JOURNEYS else (product,)
+            for need in needs if share > 0 else ():
+                if not any(need in c.products for c in channels):
+                    what = "a product" if need == product else f"{need!r}, which this product needs:"
+                    raise self.fail(f"traffic.products.{product}",
+                                    f"expected {what} some [[channels]] entry serves", share)
         nodes = ("paysys", *(c.id for c in channels),
                  *(f"merchant:M{i:03d}" for i in range(1, population.merchants + 1)), "merchant:*")
         faults = self.faults(data.get("faults", []), nodes, duration_ms + grace_ms)
@@ -305,7 +309,22 @@ class Parser:
             settlement=backoffice.settlement(self, data["settlement"], channels, population,
                                              merchants.fee_rate_bp)
             if "settlement" in data else None,
+            products=self.products(data.get("products", {})),
         )
+
+    def products(self, value) -> dict:
+        """`[products.<name>]`: each product's own table, parsed by its journey."""
+        if not isinstance(value, dict):
+            raise self.fail("products", "expected a table of [products.<name>] tables", value)
+        takes = tuple(p for p, j in JOURNEYS.items() if j.options is not None)
+        out = {}
+        for name, table in value.items():
+            key = _sub("products", name)
+            if name not in takes:
+                raise self.fail(key, f"expected a product with settings among "
+                                f"{', '.join(takes) or '(none)'}", name)
+            out[name] = JOURNEYS[name].options(self, table, key)
+        return out
 
     def start(self, value, key: str) -> int:
         expected = "expected a date-time with a UTC offset, like 2026-11-02T09:00:00+08:00"
@@ -380,14 +399,22 @@ class Parser:
         if cid in RESERVED_IDS:
             raise self.fail(f"{key}.id", f"expected an id other than {', '.join(RESERVED_IDS)}",
                             cid)
-        kind = self.string(t["kind"], f"{key}.kind", choices=tuple(CHANNEL_KINDS))
-        served = CHANNEL_KINDS[kind]
+        kind = self.string(t["kind"], f"{key}.kind", choices=tuple(KINDS))
+        spec = KINDS[kind]
+        served = spec.products
         products = served if t["products"] is None else self.strings(
             t["products"], f"{key}.products", served)
         dup = t["duplicate_notify_probability"]
-        if dup is not None and kind != "wechat":
+        if dup is not None and not spec.notifies:
             raise self.fail(f"{key}.duplicate_notify_probability",
-                            'expected no such key for a channel of kind "bank" (wechat only)', dup)
+                            f'expected no such key for a channel of kind "{kind}", which never '
+                            "notifies", dup)
+        options = {}
+        if t["options"] is not None:
+            if spec.options is None:
+                raise self.fail(f"{key}.options", f'expected no options for a channel of kind '
+                                f'"{kind}"', t["options"])
+            options = spec.options(self, t["options"], f"{key}.options")
         fee = self.fee(t["fee"], f"{key}.fee")
         booked = None if t["booked_fee"] is None else self.fee(t["booked_fee"], f"{key}.booked_fee")
         limits = self.table(t["limits"], f"{key}.limits", "limits")
@@ -395,11 +422,12 @@ class Parser:
         high = self.money(limits["max"], f"{key}.limits.max", low)
         api_key = f"key-{cid}" if t["api_key"] is None else self.string(
             t["api_key"], f"{key}.api_key", pattern=re.compile(r".+"), what="a non-empty string")
-        formats = STATEMENT_FORMATS[kind]
+        formats = spec.formats
         statement = formats[0] if t["statement"] is None else self.string(
             t["statement"], f"{key}.statement", choices=formats)
         return Channel(
             id=cid, kind=kind, products=products, statement=statement, booked_fee=booked,
+            options=options,
             statement_ready_ms=self.duration(t["statement_ready"], f"{key}.statement_ready"),
             priority=self.integer(t["priority"], f"{key}.priority", 0),
             fee=fee, min_amount=low, max_amount=high,

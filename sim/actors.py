@@ -18,6 +18,8 @@ its random streams directly.
 from dataclasses import dataclass
 
 from paysys.signing import sign, verify
+from sim.journeys import JOURNEYS, Arrival
+from sim.kinds import KINDS
 from sim.population import MerchantKeys, User
 from sim.rng import stream
 from sim.scenario import Scenario
@@ -35,6 +37,7 @@ REQUEST_ATTEMPTS = 3
 SMS_DELAY_MS = (1_000, 6_000)    # from the SMS gateway to the user's phone
 TYPING_MS = (4_000, 25_000)      # the user reads the code and types it
 DOUBLE_SUBMIT_MS = 300
+CARD_PRODUCTS = ("quick", "unionpay")   # the user gives a card number
 
 
 @dataclass(slots=True)
@@ -44,6 +47,7 @@ class _Request:
     attempts: int = 0
     answered: bool = False
     tab: int = 1                # 2: the second tab of a pay_twice fault
+    on_answer: object = None    # a journey's callback: on_answer(body) with paysys's answer
 
 
 @dataclass(slots=True)
@@ -61,13 +65,13 @@ class _Payment:
 
 class Actors:
     def __init__(self, world: World, scenario: Scenario, users: list[User],
-                 merchants: list[MerchantKeys], channel_of_kind: dict[str, str]):
+                 merchants: list[MerchantKeys]):
         self.world = world
         self.sc = scenario
         self.users = users
         self.merchants = {m.merchant_id: m for m in merchants}
         self.merchant_list = merchants
-        self.channel_of_kind = channel_of_kind
+        self.kind_of = {c.id: c.kind for c in scenario.channels}
         self.faults = UserFaults(scenario, world.log)
         seed = scenario.seed
         self.rng_traffic = stream(seed, "traffic")
@@ -95,13 +99,15 @@ class Actors:
         signed["sign"] = sign(signed, keys.secret, keys.sign_type)
         self.world.send(f"merchant:{merchant_id}", "paysys", signed)
 
-    def request(self, merchant_id: str, body: dict, tab: int = 1) -> None:
-        """Send a request that carries an idempotency key; retry it until answered."""
-        req = self._requests[body["idempotency_key"]] = _Request(merchant_id, body, tab=tab)
+    def request(self, merchant_id: str, body: dict, tab: int = 1, on_answer=None) -> None:
+        """Send a request that carries an idempotency key; retry it until answered.
+        `on_answer(body)` (a journey's) receives paysys's answer once."""
+        req = self._requests[body["idempotency_key"]] = _Request(merchant_id, body, tab=tab,
+                                                                 on_answer=on_answer)
         self._attempt(req)
         self._storm(merchant_id, body)
 
-    def _send_request(self, merchant_id: str, body: dict) -> None:
+    def send_request(self, merchant_id: str, body: dict) -> None:
         """Send a request without an idempotency key (the merchant does not retry it)."""
         self._send(merchant_id, body)
         self._storm(merchant_id, body)
@@ -137,15 +143,18 @@ class Actors:
         merchant = self.merchant_list[rng.randrange(len(self.merchant_list))]
         product = self._pick_product(rng.random())
         amount = max(1, self.sc.traffic.amount.sample(rng))
-        self._seq += 1
-        order_no = f"{merchant.merchant_id}-{self._seq:08d}"
+        order_no = self.order_no(merchant.merchant_id)
+        journey = JOURNEYS.get(product)
+        if journey is not None and journey.start is not None:
+            journey.start(self, Arrival(user, merchant, product, amount, order_no))
+            return
         now = self.world.now
         body = {"type": "pay.create", "idempotency_key": f"pay-{order_no}",
                 "merchant_order_no": order_no, "order_time": now - rng.randrange(60_000),
                 "user_id": user.user_id, "product": product, "amount": amount,
                 "currency": self.sc.traffic.currency, "notify_url": merchant.notify_url,
                 "device_id": user.device_id, "subject": f"order {order_no}"}
-        if product == "quick":
+        if product in CARD_PRODUCTS:
             body["card_no"] = user.card_no
         payment = self._payments[order_no] = _Payment(merchant.merchant_id, user, product, amount,
                                                       started_ms=now)
@@ -154,6 +163,11 @@ class Actors:
             self.world.later(DOUBLE_SUBMIT_MS, self._send, merchant.merchant_id, body)
         if self.faults:
             self._pay_twice(payment, body)
+
+    def order_no(self, merchant_id: str) -> str:
+        """A fresh merchant order number, unique in the run."""
+        self._seq += 1
+        return f"{merchant_id}-{self._seq:08d}"
 
     def _pay_twice(self, payment: _Payment, body: dict) -> None:
         """pay_twice: a second tab sends a second pay.create for the same merchant order, with
@@ -203,6 +217,9 @@ class Actors:
         if req is None or req.answered or body.get("code") == "IN_PROGRESS":
             return  # an answer "still in progress" is no answer: the merchant asks again later
         req.answered = True
+        if req.on_answer is not None:
+            req.on_answer(body)
+            return
         if req.body["type"] != "pay.create" or not body.get("ok"):
             return
         payment = self._payments[req.body["merchant_order_no"]]
@@ -226,8 +243,9 @@ class Actors:
         pay_twice is always paid in full); under partial_pay the user pays part of it, and
         maybe the rest later."""
         rng, user = self.rng_user, f"user:{payment.user.user_id}"
-        prepay_id = code_url.rsplit("pr=", 1)[-1]
-        body = {"type": "wx.user.pay", "prepay_id": prepay_id, "user_id": payment.user.user_id}
+        body = self.pay_code(channel, code_url, payment.user.user_id, order_id)
+        if body is None:
+            return
         if tab == 2:
             self.world.send(user, channel, body, self.sc.traffic.pay_delay.sample(payment.twice.rng))
             return
@@ -245,6 +263,11 @@ class Actors:
         if partial is not None:
             body, delay = self._partial(partial, payment, body, delay, order_id, user, channel)
         self.world.send(user, channel, body, delay)
+
+    def pay_code(self, channel: str, code_url: str, user_id: str, order_id: str) -> dict | None:
+        """The message a user sends to `channel` to pay the `code_url` paysys answered with."""
+        user_pay = KINDS[self.kind_of[channel]].user_pay if channel in self.kind_of else None
+        return None if user_pay is None else user_pay(code_url, user_id, order_id)
 
     def _partial(self, fault: UserFault, payment: _Payment, body: dict, delay: int,
                  order_id: str, user: str, channel: str) -> tuple[dict, int]:
@@ -288,7 +311,7 @@ class Actors:
     def _type_otp(self, order_id: str, otp: str) -> None:
         payment = self._by_order.get(order_id)
         if payment is not None:  # the merchant's page knows the order by now
-            self._send_request(payment.merchant_id,
+            self.send_request(payment.merchant_id,
                                {"type": "pay.confirm_otp", "order_id": order_id, "otp": otp})
 
     # -- the merchant's notification endpoint -------------------------------------------------
@@ -339,5 +362,5 @@ class Actors:
         if payment.product == "quick" and rng.random() < traffic.unsign_probability:
             request = {"type": "agreement.unsign", "user_id": payment.user.user_id,
                        "card_no": payment.user.card_no}
-            self.world.later(rng.randint(1_000, 60_000), self._send_request, payment.merchant_id,
+            self.world.later(rng.randint(1_000, 60_000), self.send_request, payment.merchant_id,
                              request)

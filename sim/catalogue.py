@@ -102,3 +102,15 @@ METRICS: dict[str, str] = {
     "days_closed": "accounting days closed",
     "reserve_topups": "times the payout channel's position was topped up from the reserve",
 }
+
+
+def _families() -> None:
+    """Add the product families' checks and metrics (sim/checks/) to the tables."""
+    from sim import checks  # (its modules do not import this one)
+    for name, inv in checks.INVARIANTS.items():
+        INVARIANTS[name] = inv.description
+    for name, metric in checks.METRICS.items():
+        METRICS[name] = metric.description
+
+
+_families()

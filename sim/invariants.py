@@ -29,6 +29,9 @@ order's *kept charges*: its successful truth charges that no SUCCEEDED compensat
 import sqlite3
 from collections.abc import Callable
 
+import paysys.products  # noqa: F401  (its account families join the chart)
+from paysys.ledger import EXTERNAL
+from sim import checks
 from sim._invariants_books import (
     books_closed_daily,
     profit_matches,
@@ -114,38 +117,41 @@ def trial_balance_zero(conn: sqlite3.Connection) -> list[Violation]:
 
 
 def external_matches_ledger(conn: sqlite3.Connection) -> list[Violation]:
-    rows = _rows(
-        conn,
-        """
-        WITH led AS (
-            SELECT substr(account, length('liability:merchant:') + 1) AS merchant, currency,
-                   SUM(COALESCE(credit, 0)) - SUM(COALESCE(debit, 0)) AS balance
-            FROM postings WHERE account LIKE 'liability:merchant:%'
-            GROUP BY account, currency),
-        ext AS (
-            SELECT substr(account, length('merchant:') + 1) AS merchant, currency,
-                   SUM(balance) AS balance
-            FROM ext_balances WHERE account LIKE 'merchant:%' GROUP BY account, currency),
-        keys AS (SELECT merchant, currency FROM led UNION SELECT merchant, currency FROM ext)
-        SELECT k.merchant, k.currency, ext.balance AS external, led.balance AS ledger
-        FROM keys k
-        LEFT JOIN led ON led.merchant = k.merchant AND led.currency = k.currency
-        LEFT JOIN ext ON ext.merchant = k.merchant AND ext.currency = k.currency
-        WHERE COALESCE(ext.balance, 0) <> COALESCE(led.balance, 0)
-        ORDER BY k.merchant, k.currency
-        """,
-    )
+    """For every family of external (single-entry) accounts (paysys.ledger.EXTERNAL: merchants,
+    users' stored value...), each external balance equals its ledger account."""
     out = []
-    for r in rows:
-        external, ledger = r["external"] or 0, r["ledger"] or 0
-        what = "has no external balance" if r["external"] is None else f"external balance {external}"
-        out.append({
-            "ref": f"merchant:{r['merchant']}", "merchant_id": r["merchant"],
-            "currency": r["currency"], "external": external, "ledger": ledger,
-            "diff": external - ledger,
-            "message": f"merchant {r['merchant']}: {what} {r['currency']} but the ledger account "
-                       f"liability:merchant:{r['merchant']} holds {ledger}",
-        })
+    for led_prefix, ext_prefix in EXTERNAL.items():
+        rows = _rows(conn, f"""
+            WITH led AS (
+                SELECT substr(account, {len(led_prefix) + 1}) AS owner, currency,
+                       SUM(COALESCE(credit, 0)) - SUM(COALESCE(debit, 0)) AS balance
+                FROM postings WHERE substr(account, 1, {len(led_prefix)}) = ?
+                GROUP BY account, currency),
+            ext AS (
+                SELECT substr(account, {len(ext_prefix) + 1}) AS owner, currency,
+                       SUM(balance) AS balance
+                FROM ext_balances WHERE substr(account, 1, {len(ext_prefix)}) = ?
+                GROUP BY account, currency),
+            keys AS (SELECT owner, currency FROM led UNION SELECT owner, currency FROM ext)
+            SELECT k.owner, k.currency, ext.balance AS external, led.balance AS ledger
+            FROM keys k
+            LEFT JOIN led ON led.owner = k.owner AND led.currency = k.currency
+            LEFT JOIN ext ON ext.owner = k.owner AND ext.currency = k.currency
+            WHERE COALESCE(ext.balance, 0) <> COALESCE(led.balance, 0)
+            ORDER BY k.owner, k.currency
+            """, (led_prefix, ext_prefix))
+        for r in rows:
+            external, ledger = r["external"] or 0, r["ledger"] or 0
+            what = ("has no external balance" if r["external"] is None
+                    else f"external balance {external}")
+            owner = ext_prefix.rstrip(":")
+            out.append({
+                "ref": f"{ext_prefix}{r['owner']}", f"{owner}_id": r["owner"],
+                "currency": r["currency"], "external": external, "ledger": ledger,
+                "diff": external - ledger,
+                "message": f"{owner} {r['owner']}: {what} {r['currency']} but the ledger account "
+                           f"{led_prefix}{r['owner']} holds {ledger}",
+            })
     return out
 
 
@@ -341,3 +347,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "profit_matches": ("postings", "journal_entries", "pay_orders", "truth_txns"),
     "reserve_matches_truth": ("postings", "truth_accounts"),
 }
+
+for _name, _inv in checks.INVARIANTS.items():   # the product families' (sim/checks/)
+    CHECKS[_name] = _inv.check
+    TABLES[_name] = _inv.tables

@@ -22,6 +22,7 @@ which also gives `recon_summary`, the `recon` object of `paysim run --json`.
 
 import sqlite3
 
+from sim import checks
 from sim._invariants_recon import has_tables, stats
 from sim.catalogue import METRICS
 
@@ -135,4 +136,6 @@ def compute(conn: sqlite3.Connection) -> dict[str, int | float]:
     values.update({f"recon_{k}": recon[k] for k in ("injected", "expected", "found",
                                                      "true_positive", "precision", "recall",
                                                      "not_reached")})
+    for name, metric in checks.METRICS.items():   # the product families' (sim/checks/)
+        values[name] = metric.value(conn)
     return {name: values[name] for name in METRICS}

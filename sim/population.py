@@ -22,6 +22,7 @@ class User:
     bank_balance: int
     wallet_balance: int
     frozen: bool
+    phone: str = ""        # the mobile number (carrier billing), derived from the user's number
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,7 @@ def users(scenario: Scenario) -> list[User]:
             user_id=f"U{i:06d}", name=fake.name(), card_no=card,
             device_id=f"D{rng.getrandbits(40):010x}",
             bank_balance=pop.bank_balance.sample(rng), wallet_balance=pop.wallet_balance.sample(rng),
-            frozen=rng.random() < pop.frozen_share,
+            frozen=rng.random() < pop.frozen_share, phone=f"138{i:08d}",
         ))
     return result
 

@@ -15,10 +15,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 import simpy
 
-from mockbanks.bank import Bank
 from mockbanks.faults import ChannelFault
 from mockbanks.fees import Fee
-from mockbanks.wechat import WeChat
 from paysys.config import BackOffice, ChannelConfig, PaySysConfig, SettlementRule
 from paysys.engine import PaySys
 from paysys.gateway import Merchant
@@ -29,6 +27,9 @@ from sim import metrics, oracle, population
 from sim.actors import Actors
 from sim.buggify import Buggify
 from sim.eventlog import EventLog
+from sim.journeys import JOURNEYS
+from sim.kinds import KINDS
+from sim.kinds.base import Build
 from sim.network import Network
 from sim.rng import stream
 from sim.scenario import Scenario
@@ -61,7 +62,7 @@ def paysys_config(scenario: Scenario, merchants: list[population.MerchantKeys]) 
         channels=tuple(
             ChannelConfig(c.id, c.kind, c.products, c.priority,
                           FeeRule(*_fee_fields(c.booked_fee or c.fee)),
-                          c.min_amount, c.max_amount, c.timeout_ms, c.api_key)
+                          c.min_amount, c.max_amount, c.timeout_ms, c.api_key, dict(c.options))
             for c in scenario.channels
         ),
         risk=RiskRules(scenario.risk.max_amount, scenario.risk.challenge_amount,
@@ -74,7 +75,19 @@ def paysys_config(scenario: Scenario, merchants: list[population.MerchantKeys]) 
         # a crash loses what is not committed: with crashes, every unit of work commits
         commit_every=1 if any(f.kind == "crash" for f in scenario.faults) else 500,
         backoffice=backoffice(scenario),
+        products=product_settings(scenario),
     )
+
+
+def product_settings(scenario: Scenario) -> dict:
+    """The settings of each product family of the traffic, as its journey builds them from the
+    scenario's `[products.<name>]` table (or from nothing, when it has none)."""
+    out = {}
+    for name, journey in JOURNEYS.items():
+        if journey.paysys is not None and (name in scenario.traffic.products
+                                           or name in scenario.products):
+            out[name] = journey.paysys(scenario.products.get(name))
+    return out
 
 
 def _fee_fields(fee) -> tuple[int, int, int, int]:
@@ -110,28 +123,12 @@ def _channel_faults(scenario: Scenario, channel_id: str) -> list[ChannelFault]:
 
 
 def _channel_node(scenario: Scenario, channel, users: list[population.User], buggify):
-    fee = Fee(*_fee_fields(channel.fee))
-    rng = stream(scenario.seed, f"node:{channel.id}")
-    currency = scenario.traffic.currency
-    faults = _channel_faults(scenario, channel.id)
-    settlement = scenario.settlement
-    if channel.kind == "bank":
-        reserve = settlement.reserve if settlement and settlement.payout_channel == channel.id else 0
-        node = Bank(name=channel.id, rng=rng, fee_rule=fee, capacity=channel.capacity,
-                    max_queue_ms=channel.max_queue_ms, service_time=channel.service_time.sample,
-                    currency=currency, faults=faults, buggify=buggify,
-                    statement_ready_ms=channel.statement_ready_ms, reserve_balance=reserve)
-        for u in users:
-            node.open_account(u.user_id, u.card_no, u.bank_balance, scenario.population.daily_limit,
-                              frozen=u.frozen)
-        return node
-    node = WeChat(name=channel.id, rng=rng, fee_rule=fee, api_key=channel.api_key,
-                  duplicate_notify_probability=channel.duplicate_notify_probability,
-                  currency=currency, faults=faults, buggify=buggify,
-                  statement_format=channel.statement, statement_ready_ms=channel.statement_ready_ms)
-    for u in users:
-        node.open_wallet(u.user_id, u.wallet_balance)
-    return node
+    """The mock of `channel`, as its kind (sim/kinds/) builds it."""
+    return KINDS[channel.kind].build(Build(
+        scenario=scenario, channel=channel, users=users,
+        rng=stream(scenario.seed, f"node:{channel.id}"), fee=Fee(*_fee_fields(channel.fee)),
+        faults=_channel_faults(scenario, channel.id), buggify=buggify,
+        currency=scenario.traffic.currency))
 
 
 class Simulation:
@@ -155,10 +152,7 @@ class Simulation:
                          for c in scenario.channels]
         for node in self.channels:
             self.world.add(node)
-        kinds = {}
-        for c in scenario.channels:
-            kinds.setdefault(c.kind, c.id)
-        self.actors = Actors(self.world, scenario, users, merchants, kinds)
+        self.actors = Actors(self.world, scenario, users, merchants)
         self.traffic = Traffic(self.world, scenario, self.actors.start_payment)
         for f in scenario.faults:
             start, end = scenario.start_ms + f.start_ms, scenario.start_ms + f.end_ms

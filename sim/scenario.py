@@ -86,6 +86,7 @@ class Channel:
     statement: str = "mt940"          # the format of its statement files: mt940 | wechat | alipay
     statement_ready_ms: int = 9 * 3_600_000   # after the local midnight ending the day
     booked_fee: Fee | None = None     # the fee rule paysys books, when not `fee` (rates changed)
+    options: dict = field(default_factory=dict)   # the kind's own settings (sim/kinds/)
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,7 @@ class Scenario:
     buggify: bool = False
     recon: Recon | None = None
     settlement: Settlement | None = None
+    products: dict = field(default_factory=dict)  # [products.<name>]: name -> its parsed options
 
     def with_seed(self, seed: int) -> "Scenario":
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

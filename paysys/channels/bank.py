@@ -4,6 +4,9 @@ The bank answers synchronously. A pay is correlated and de-duplicated by its `re
 also the bank-side order number: a retry or a network duplicate never moves money twice.
 """
 
+from paysys.channels.bank_mandates import MandatesOps
+from paysys.channels.bank_netbank import NetbankOps
+from paysys.channels.bank_preauth import PreauthOps
 from paysys.channels.base import (
     CLOSED,
     FAILURE,
@@ -12,7 +15,7 @@ from paysys.channels.base import (
     REJECTED,
     SUCCESS,
     UNKNOWN,
-    Notice,
+    Adapter,
     Outcome,
     as_amount,
     charges,
@@ -41,13 +44,9 @@ def _key(table: dict, reply: dict) -> str:
     return f"{result}/{code}" if f"{result}/{code}" in table else result
 
 
-class BankAdapter:
+class BankAdapter(NetbankOps, MandatesOps, PreauthOps, Adapter):
     kind = "bank"
-    needs_agreement = True
-    async_result = False
-
-    def __init__(self, channel_id: str, api_key: str = ""):
-        self.channel_id = channel_id
+    AGREEMENT_PRODUCTS = frozenset({"quick"})
 
     def sign(self, req_id: str, user_id: str, card_no: str) -> dict:
         return {"type": "bank.sign", "req_id": req_id, "user_id": user_id, "card_no": card_no}
@@ -87,6 +86,9 @@ class BankAdapter:
                 "amount": amount, "currency": currency}
 
     def classify(self, op: str, reply: dict) -> Outcome:
+        more = getattr(self, f"classify_{op}", None)   # a product part's own operation
+        if more is not None:
+            return more(reply)
         if op == "bill":
             outcome = classify(BILL, _key(BILL, reply), reply.get("code", "") or reply.get("result", ""))
             if outcome.kind == SUCCESS and isinstance(reply.get("content"), str):
@@ -107,6 +109,3 @@ class BankAdapter:
         return classify(table, _key(table, reply), reply.get("code", ""),
                         reply.get("bank_txn_id", ""), as_amount(reply.get("amount")),
                         {"charges": listed} if listed else None)
-
-    def notification(self, body: dict, verify: bool = True) -> Notice | None:
-        return None  # this bank answers synchronously and never notifies

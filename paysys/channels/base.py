@@ -8,6 +8,8 @@ as a definite answer is `UNKNOWN`, and the engine resolves it by query, retry or
 
 from dataclasses import dataclass
 
+from paysys import postings
+
 SUCCESS = "success"      # the money moved (or the operation was done)
 FAILURE = "failure"      # definitely not done, and it never will be
 PENDING = "pending"      # accepted; the result comes later (query or notification)
@@ -61,3 +63,39 @@ def classify(table: dict[str, str], key: str, code: str = "", channel_ref: str =
 def as_amount(value: object) -> int | None:
     """An amount field from the wire, or None when it is not an integer (never trusted blindly)."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class Adapter:
+    """What every adapter shares: which of its products sign a card agreement first (quick pay)
+    and which answer later (the user acts on a page or in a wallet, the channel notifies)."""
+
+    kind = ""
+    AGREEMENT_PRODUCTS: frozenset[str] = frozenset()
+    ASYNC_PRODUCTS: frozenset[str] = frozenset()
+
+    def __init__(self, channel_id: str, api_key: str = "", options: dict | None = None):
+        self.channel_id = channel_id
+        self.api_key = api_key
+        self.options = options or {}
+
+    def signs(self, product: str) -> bool:
+        """Whether a payment of `product` needs a signed card agreement first."""
+        return product in self.AGREEMENT_PRODUCTS
+
+    def is_async(self, product: str) -> bool:
+        """Whether a payment of `product` is answered later (notification, or query)."""
+        return product in self.ASYNC_PRODUCTS
+
+    def notification(self, body: dict, verify: bool = True) -> "Notice | None":
+        return None   # a channel that never notifies
+
+    def payment_lines(self, order: dict, merchant_fee: int, channel_cost: int) -> list:
+        """The entry of a payment this channel collected (a channel settling in another
+        currency books both sides: paysys/products/foreign.py)."""
+        return postings.payment_lines(self.channel_id, order["merchant_id"], order["currency"],
+                                      order["amount"], merchant_fee, channel_cost)
+
+    def refund_lines(self, refund: dict, order: dict) -> list:
+        """The entry of a merchant's refund this channel paid back."""
+        return postings.refund_lines(self.channel_id, refund["merchant_id"], refund["currency"],
+                                     refund["amount"])

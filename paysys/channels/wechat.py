@@ -17,6 +17,7 @@ from paysys.channels.base import (
     REJECTED,
     SUCCESS,
     UNKNOWN,
+    Adapter,
     Notice,
     Outcome,
     as_amount,
@@ -33,14 +34,9 @@ REFUND = {"SUCCESS": SUCCESS, "FAIL": FAILURE}
 NOTHING_DONE = frozenset({"SYSTEM_MAINTENANCE", "FREQUENCY_LIMITED", "CUTOFF_IN_PROGRESS"})
 
 
-class WeChatAdapter:
+class WeChatAdapter(Adapter):
     kind = "wechat"
-    needs_agreement = False
-    async_result = True
-
-    def __init__(self, channel_id: str, api_key: str):
-        self.channel_id = channel_id
-        self.api_key = api_key
+    ASYNC_PRODUCTS = frozenset({"platform"})
 
     def pay(self, req_id: str, order: dict, agreement_no: str, now_ms: int, notify_to: str) -> dict:
         return {"type": "wx.unifiedorder", "req_id": req_id, "out_trade_no": order["order_id"],

@@ -55,7 +55,8 @@ def refund(conn, amount, merchant="M001", channel="bank", cur="CNY", at=2):
 
 
 def test_chart_types_and_normal_sides():
-    assert CHART == {
+    core = {family: CHART[family] for family in list(CHART)[:7]}   # the product families add theirs
+    assert core == {
         "asset:channel": ("asset", "debit"),
         "liability:merchant": ("liability", "credit"),
         "income:fee": ("income", "credit"),

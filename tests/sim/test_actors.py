@@ -100,7 +100,7 @@ def simulate(sc, starts=STARTS, failed=()):
         channels[c.id] = Recorder()
         channels[c.id].name = c.id
         world.add(channels[c.id])
-    actors = Actors(world, sc, [USER], [MERCHANT], {c.kind: c.id for c in sc.channels})
+    actors = Actors(world, sc, [USER], [MERCHANT])
     for at in starts:
         world.later(at, actors.start_payment)
     env.run(until=sc.end_ms)

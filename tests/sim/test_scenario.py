@@ -129,7 +129,7 @@ BAD = {
     "duplicate_notify_probability on a bank": (
         HEAD + BANK + "duplicate_notify_probability = 0.5\n" + WECHAT,
         "channels[0].duplicate_notify_probability",
-        'expected no such key for a channel of kind "bank" (wechat only), got 0.5'),
+        'expected no such key for a channel of kind "bank", which never notifies, got 0.5'),
     "no channels": (
         HEAD,
         "channels", "missing; expected at least one [[channels]] table"),
@@ -179,7 +179,8 @@ BAD = {
     "unknown key at the top": (
         BASE + "[trafic]\nrate_per_min = 3\n",
         "trafic", "unknown key; expected one of: scenario, population, traffic, channels, "
-        "network, routing, risk, merchants, notifications, paysys, faults, expectations, recon, settlement"),
+        "network, routing, risk, merchants, notifications, paysys, faults, expectations, recon, settlement, "
+        "products"),
     "unknown key in a section": (
         BASE + "[risk]\nmax = 5\n",
         "risk.max", "unknown key; expected one of: max_amount, challenge_amount, "
@@ -188,7 +189,7 @@ BAD = {
         HEAD + BANK + "latency = 5\n" + WECHAT,
         "channels[0].latency", "unknown key; expected one of: id, kind, products, priority, fee, "
         "limits, timeout, capacity, max_queue, service_time, duplicate_notify_probability, "
-        "api_key, statement, booked_fee, statement_ready"),
+        "api_key, statement, booked_fee, statement_ready, options"),
     "unknown invariant": (
         BASE + '[expectations]\ninvariants = ["conservation", "no_lost_money"]\n',
         "expectations.invariants[1]", "expected one of " + ", ".join(

@@ -1,0 +1,3 @@
+"""(placeholder, filled by the product's engineer)"""
+
+JOURNEYS: dict = {}
