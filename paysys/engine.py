@@ -75,6 +75,7 @@ class PaySys:
         self.adapters = {c.id: ADAPTERS[c.kind](c.id, c.api_key, c.options)
                          for c in config.channels}
         self.internal = products.merged("INTERNAL")   # products served inside paysys
+        self.parents = products.merged("PARENTS")     # id prefix -> on_child_final
         self.gateway = Gateway(self.merchants, ReplayGuard(config.replay_window_ms), config.order_ttl_ms)
         self.risk = Risk(config.risk, rng)
         self.health = ChannelHealth()
@@ -127,7 +128,10 @@ class PaySys:
         return int(last[1:]) if last else 0
 
     def new_id(self, prefix: str) -> str:
-        """The next order ("P") or refund ("R") id: the prefix and 10 digits."""
+        """The next id with `prefix` ("P" pay orders, "R" refunds, a product family's own
+        letter): the prefix and 10 digits, counting on from the database after a restart."""
+        if prefix not in self._ids:
+            self._ids[prefix] = store.max_id(self.conn, prefix)
         self._ids[prefix] += 1
         return f"{prefix}{self._ids[prefix]:010d}"
 

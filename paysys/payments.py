@@ -160,6 +160,12 @@ def _send_pay(node, order: dict, agreement_no: str, now_ms: int) -> None:
     # the platform's own deadline comes later: paysys closes the order itself, and learns
     # from the close whether it was paid meanwhile
     order["expire_ms"] = close_at + CLOSE_MARGIN_MS
+    columns = adapter.order_columns(order, node.cfg)   # e.g. what a foreign channel settles
+    if columns:
+        sets = ",".join(f"{c}=?" for c in columns)
+        node.conn.execute(f"UPDATE pay_orders SET {sets} WHERE order_id=?",
+                          (*columns.values(), order["order_id"]))
+        order.update(columns)
     body = adapter.pay(req_id, order, agreement_no, now_ms, node.cfg.self_url)
     node.call_channel(order["channel"], "pay", order["order_id"], req_id, body, now_ms)
     if adapter.is_async(order["product"]):
@@ -447,6 +453,9 @@ def finished(node, order: dict, now_ms: int) -> None:
     node.notify_merchant("notify.payment", order["order_id"], order["merchant_id"],
                          order["notify_url"], payload, now_ms)
     node.publish("order.final", order["order_id"], {"status": order["status"]}, now_ms)
+    parent = order.get("parent_id") or ""
+    if parent and parent[0] in node.parents:   # a leg or an attempt of a product's order
+        node.parents[parent[0]](node, order, now_ms)
 
 
 def move(node, order: dict, event: str, now_ms: int, **changes) -> None:

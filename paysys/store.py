@@ -221,6 +221,17 @@ def insert_order(conn: sqlite3.Connection, kind: str, row: dict) -> None:
         conn.execute(_insert_sql(_TABLE[kind][0], tuple(row)), tuple(row.values()))
 
 
+def max_id(conn: sqlite3.Connection, prefix: str) -> int:
+    """The largest number of an id `prefix` + 10 digits in any order table (0 when none)."""
+    best = 0
+    for table, key in _TABLE.values():
+        (last,) = conn.execute(f"SELECT MAX({key}) FROM {table} WHERE {key} >= ? AND {key} < ?",
+                               (prefix + "0", prefix + ":")).fetchone()
+        if last and last[len(prefix):].isdigit():
+            best = max(best, int(last[len(prefix):]))
+    return best
+
+
 def register_orders(kind: str, table: str, key: str) -> None:
     """Orders of `kind` live in `table`, keyed by `key` (a product's: paysys/products/)."""
     _TABLE[kind] = (table, key)

@@ -89,6 +89,11 @@ class Adapter:
     def notification(self, body: dict, verify: bool = True) -> "Notice | None":
         return None   # a channel that never notifies
 
+    def order_columns(self, order: dict, cfg) -> dict:
+        """pay_orders columns to record before the pay leaves (a foreign channel: settle_amount,
+        settle_currency, fx_rate_ppm from `cfg.products`); {} for most channels."""
+        return {}
+
     def payment_lines(self, order: dict, merchant_fee: int, channel_cost: int) -> list:
         """The entry of a payment this channel collected (a channel settling in another
         currency books both sides: paysys/products/foreign.py)."""

@@ -14,6 +14,7 @@ way `paysys/backoffice.py` does for the calendar jobs:
 | `ORDERS` | order kind -> `(table, id column, state table, final statuses)` | `orders.TABLES`, `store` |
 | `SCHEMA` | SQL statements creating the family's tables (`CREATE TABLE IF NOT EXISTS`) | `store.open_store` |
 | `INTERNAL` | pay.create product served inside paysys -> `Internal` (no channel) | `payments.create`, `refunds` |
+| `PARENTS` | id prefix of the family's orders -> `on_child_final(node, child, now_ms)`, called when a pay order whose `parent_id` has that prefix is final (a leg, an attempt, a top-up's charge; may be called again if a late charge reopens it) | `payments.finished` |
 | `POSTINGS` | `Posting` rows: which accounts move for every operation (docs/products.md) | the docs |
 | `recover(node, now_ms)` | re-arm timers after a restart | `engine.recover` |
 | `arm(node, now_ms)` | first unit of work of a node: arm the family's calendar timers | `engine._housekeeping` |
