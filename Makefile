@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check bench resilience recon flaws fuzz install clean
+.PHONY: demo test check bench resilience recon products flaws fuzz install clean docs
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ resilience: $(STAMP)
 
 recon: $(STAMP)
 	@$(BIN)/paysim suite scenarios/recon --out out/recon --junit out/recon/junit.xml
+
+products: $(STAMP)
+	@$(BIN)/paysim suite scenarios/products --out out/products --junit out/products/junit.xml
 
 # every flaw scenario must fail (exit 1): the suite's exit code is inverted
 flaws: $(STAMP)
