@@ -2,10 +2,11 @@
 
 Owns (1) the choice of orders: those referenced by failed invariants first, then a spread sample
 in which every final status, every stuck status, "went UNKNOWN" and "was refunded" is represented,
-up to `max_traces` in total; (2) loading every event whose ref is the order id or one of its
-refund ids, in `seq` order; (3) turning each event into readable words (`DESCRIBE` is a table of
-one small function per event kind). A run without an event log (crashed before the simulator
-wrote it) gets traces rebuilt from the payment system's own tables.
+up to `max_traces` in total; (2) loading every event whose ref is the order id, one of its refund
+ids or a related order's id (child orders, product orders naming it), in `seq` order: one story
+for the report and for `paysim trace` alike (`load`, `one`); (3) turning each event into readable
+words (`DESCRIBE` is a table of one small function per event kind). A run without an event log
+(crashed before the simulator wrote it) gets traces rebuilt from the payment system's own tables.
 """
 
 from __future__ import annotations
@@ -302,9 +303,69 @@ def _from_paysys_tables(conn, present: set[str], refs: list[str]) -> list[tuple]
             in enumerate(out)]
 
 
+def related(conn: sqlite3.Connection, present: set[str], ids: list[str]) -> dict[str, list[dict]]:
+    """Per order id, the orders that belong to its story besides its refunds: its child orders
+    (the legs of a combined order or trade: `pay_orders.parent_id`), their refunds, and the
+    orders of product kinds (any table whose rows recorded `transitions`) naming it in an
+    `order_id`, `parent_id` or `ref` column. Each as {kind, id, status, amount, currency}."""
+    out: dict[str, list[dict]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    if "pay_orders" in present and "parent_id" in _columns(conn, "pay_orders"):
+        children = _rows(conn, "SELECT * FROM pay_orders WHERE parent_id IN ({}) "
+                               "ORDER BY order_id", ids)
+        for r in children:
+            out[r["parent_id"]].append(_summary_row("pay", r["order_id"], r))
+        if children and "refund_orders" in present:
+            owner = {r["order_id"]: r["parent_id"] for r in children}
+            for r in _rows(conn, "SELECT * FROM refund_orders WHERE order_id IN ({}) "
+                                 "ORDER BY refund_id", list(owner)):
+                out[owner[r["order_id"]]].append(_summary_row("refund", r["refund_id"], r))
+    if "transitions" not in present:
+        return out
+    for table in sorted(present - _NOT_PRODUCT_ORDERS):
+        info = conn.execute(f'PRAGMA table_info("{table}")').fetchall()
+        keys = [c[1] for c in info if c[5]]
+        links = [c[1] for c in info if c[1] in _LINK_COLUMNS]
+        if len(keys) != 1 or not links or keys[0] in links:
+            continue
+        for link in links:
+            rows = _rows(conn, f'SELECT * FROM "{table}" WHERE "{link}" IN ({{}})', ids)
+            if not rows:
+                continue
+            kinds = {r[0]: r[1] for r in _rows(
+                conn, "SELECT ref, kind FROM transitions WHERE ref IN ({})",
+                [str(r[keys[0]]) for r in rows])}
+            for r in rows:
+                oid = str(r[keys[0]])
+                if oid in kinds and r[link] in out:
+                    out[r[link]].append(_summary_row(kinds[oid], oid, r))
+    return out
+
+
+_LINK_COLUMNS = ("order_id", "parent_id", "ref")
+_NOT_PRODUCT_ORDERS = {"pay_orders", "refund_orders", "transitions", "events", "charges",
+                       "channel_requests", "notifications", "journal_entries", "recon_breaks",
+                       "recon_buffer", "truth_txns", "outbox"}
+
+
+def _summary_row(kind: str, oid: str, row: sqlite3.Row) -> dict:
+    keys = row.keys()
+    return {"kind": kind, "id": oid, "status": row["status"] if "status" in keys else "",
+            "amount": row["amount"] if "amount" in keys else None,
+            "currency": row["currency"] if "currency" in keys else None}
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')}
+
+
 def load(conn: sqlite3.Connection, present: set[str], chosen: list[tuple[str, str]],
-         flagged_by: dict[str, list[str]], refunds: dict[str, str]) -> dict:
-    """The traces of `chosen`, in that order, plus where their events came from."""
+         flagged_by: dict[str, list[str]], refunds: dict[str, str],
+         max_events: int | None = MAX_EVENTS_PER_TRACE) -> dict:
+    """The traces of `chosen`, in that order, plus where their events came from. A trace tells
+    the story of the order, its refunds and its related orders (`related`), event by event;
+    `max_events` (None: all) caps the events shown."""
     ids = [order_id for order_id, _ in chosen]
     orders = {}
     if "pay_orders" in present:
@@ -315,7 +376,15 @@ def load(conn: sqlite3.Connection, present: set[str], chosen: list[tuple[str, st
         for r in _rows(conn, "SELECT * FROM refund_orders WHERE order_id IN ({}) "
                              "ORDER BY refund_id", ids):
             by_order[r["order_id"]].append(dict(r))
-    refs = ids + [r["refund_id"] for rs in by_order.values() for r in rs]
+    others = related(conn, present, ids)
+    owners: dict[str, set[str]] = {i: {i} for i in ids}   # ref -> the stories it belongs to
+    for oid, rs in by_order.items():
+        for r in rs:
+            owners.setdefault(r["refund_id"], set()).add(oid)
+    for oid, rs in others.items():
+        for r in rs:
+            owners.setdefault(r["id"], set()).add(oid)
+    refs = list(owners)
     if "events" in present:
         events = sorted(_from_events(conn, refs) + _before_the_id(conn, orders),
                         key=lambda e: e[0])
@@ -323,11 +392,9 @@ def load(conn: sqlite3.Connection, present: set[str], chosen: list[tuple[str, st
     else:
         source, events = "rebuilt from the payment system's tables (no event log)", \
             _from_paysys_tables(conn, present, refs)
-    owner = {r["refund_id"]: oid for oid, rs in by_order.items() for r in rs}
     stories: dict[str, list[tuple]] = {i: [] for i in ids}
     for ev in events:
-        order_id = owner.get(ev[3], ev[3])
-        if order_id in stories:
+        for order_id in owners.get(ev[3], ()):
             stories[order_id].append(ev)
     faults = []
     if "faults" in present:
@@ -335,18 +402,32 @@ def load(conn: sqlite3.Connection, present: set[str], chosen: list[tuple[str, st
     traces = []
     for order_id, why in chosen:
         story = stories[order_id]
-        shown = story[:MAX_EVENTS_PER_TRACE]
+        shown = story if max_events is None else story[:max_events]
         span = (story[0][1], story[-1][1]) if story else (None, None)
         active = sorted({f"{f['kind']} {f['target'] or ''}".strip() for f in faults
                          if span[0] is not None and (f["start_ms"] or 0) <= span[1]
                          and (f["end_ms"] is None or f["end_ms"] >= span[0])})
         traces.append({
             "order_id": order_id, "why": why, "order": orders.get(order_id),
-            "refunds": by_order[order_id], "flagged_by": flagged_by.get(order_id, []),
+            "refunds": by_order[order_id], "related": others[order_id],
+            "flagged_by": flagged_by.get(order_id, []),
             "faults": active, "more": len(story) - len(shown),
-            "events": [describe(e[1], e[2], e[4], e[5], e[6]) for e in shown],
+            "events": [dict(describe(e[1], e[2], e[4], e[5], e[6]), ref=e[3] or "")
+                       for e in shown],
         })
     return {"source": source, "traces": traces}
+
+
+def one(conn: sqlite3.Connection, present: set[str], ref: str) -> dict | None:
+    """The whole trace of one order (`ref`: a pay order id, or a refund id standing for its
+    order), every event shown; None when the run database knows no such order."""
+    refunds = refund_map(conn, present)
+    order_id = refunds.get(ref, ref)
+    known = "pay_orders" in present and conn.execute(
+        "SELECT 1 FROM pay_orders WHERE order_id = ?", (order_id,)).fetchone() is not None
+    if not known:
+        return None
+    return load(conn, present, [(order_id, "asked for")], {}, refunds, max_events=None)
 
 
 def flagged_orders(refs: list[str], refunds: dict[str, str], known: set[str] | None) -> list[str]:

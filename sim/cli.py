@@ -1,7 +1,8 @@
-"""The `paysim` command: run a scenario, run a suite, benchmark, render a report.
+"""The `paysim` command: run a scenario, run a suite, benchmark, render a report, trace an order.
 
 Every command is a thin wrapper over a library function (`sim.runner.run`, `sim.bench.bench`,
-`reports.render.render`, `reports.junit.write_junit`) and carries an example in its help.
+`reports.render.render`, `reports.junit.write_junit`, `reports.trace_text.trace`) and carries an
+example in its help.
 Exit codes: 0 when every expectation holds, 1 when one fails (or the system under test
 crashed), 2 on bad input (unknown file, invalid scenario, bad option).
 """
@@ -16,10 +17,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from reports.junit import write_junit
 from reports.render import render
 from reports.suite import render_suite
+from reports.trace_text import TraceError, as_json, lines, plain, trace
 from sim.scenario import ScenarioError, load
 from sim.world import NodeCrash
 
@@ -53,6 +56,12 @@ REPORT_EXAMPLES = """examples:
   paysim report out/smoke.db
   paysim report out/smoke.db --out /tmp/smoke.html
   paysim report out/smoke.db --order P0000000042 --order R0000000007
+"""
+TRACE_EXAMPLES = """examples:
+  paysim trace out/smoke.db P0000000042
+  paysim trace out/smoke.db R0000000007          # a refund: the story of its order
+  paysim trace out/smoke.db P0000000042 --json | jq '.events[] | select(.kind == "ledger.post")'
+  paysim trace out/smoke.db P0000000042 | less -R
 """
 
 
@@ -139,6 +148,19 @@ def _parser() -> argparse.ArgumentParser:
                         help="trace this pay or refund order first (repeatable)")
     report.add_argument("--traces", type=int, default=300, metavar="N",
                         help="how many payments to trace at most (default 300)")
+
+    tr = sub.add_parser("trace", help="print one order's story from a run database",
+                        epilog=TRACE_EXAMPLES, formatter_class=fmt,
+                        description="Print the story of one payment order, as the HTML report's "
+                                    "trace tells it: every message, state change, risk and route "
+                                    "decision, channel request and reply, notification and ledger "
+                                    "entry (Dr/Cr lines), of the order, its refunds, its child "
+                                    "orders and the product orders naming it, in simulated time "
+                                    "(UTC+8). Coloured on a terminal, plain text otherwise.")
+    tr.add_argument("db", metavar="RUN_DB", help="a run database written by 'paysim run'")
+    tr.add_argument("order", metavar="ORDER_ID",
+                    help="a pay order id (P0000000042) or a refund id (R0000000007)")
+    tr.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser
 
 
@@ -325,6 +347,22 @@ def cmd_report(args) -> int:
     return OK
 
 
+def cmd_trace(args) -> int:
+    try:
+        story = trace(args.db, args.order)
+    except TraceError as err:
+        raise BadInput(str(err)) from None
+    if args.json:
+        print(json.dumps(as_json(story), indent=2, ensure_ascii=False, default=str))
+    elif sys.stdout.isatty():
+        console = Console(highlight=False, soft_wrap=True)
+        for line in lines(story):
+            console.print(Text.assemble(*((text, style or "") for text, style in line)))
+    else:
+        sys.stdout.write(plain(story))
+    return OK
+
+
 def cmd_validate(args) -> int:
     bad = 0
     for path in args.files:
@@ -390,7 +428,7 @@ def cmd_fuzz(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "suite": cmd_suite, "bench": cmd_bench, "report": cmd_report,
-            "validate": cmd_validate, "fuzz": cmd_fuzz}
+            "validate": cmd_validate, "fuzz": cmd_fuzz, "trace": cmd_trace}
 
 
 def main(argv: list[str] | None = None) -> int:
