@@ -1,0 +1,37 @@
+"""The Alipay-like platform's fixed sandbox RSA key (2048 bit, PKCS#8 PEM): its private half.
+
+Generated once with `cryptography` and pasted here, so every run signs the same way. It is a
+sandbox key of a simulated platform, not a secret: paysys holds only the public half
+(paysys/channels/alipay.py, ALIPAY_PUBLIC_KEY_PEM); the two packages never import each other.
+"""
+
+PRIVATE_KEY_PEM = b"""\
+-----BEGIN PRIVATE KEY-----
+MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQCZ+B4dfeOLgMuT
+yTBpfERUYzJzHqQoK5JIBppLyOvq+yMR88Ue/kRet7731bInC2UtbnxPb38RMsuJ
+u4JBr7vvYusTF+5KXnqiMyIUDdW9ReUiW92/D467wbSqIXEZcpmSiCIu9JtQ4iV9
+gOTFV/b7NnUwRUpaKayXq+lJbKsfH/kKu8TZ/GnPWVaS0LzOjNoB/r7taXBSkIka
+U881+n4bqzBV2ugSqHnM9yw2fm2yIV9i0qhL4vJv1u1EK1vTkuGP9R2yOtndgglX
+fH68apIfTDneCQF4XsCkgwq+pnW3tzhmP2Btw47vtsUuBTXI+Jr3faPLYpn80bum
+l+tY7jkhAgMBAAECggEAHULZPlOZdf6xMdHvgGycc8kyYkx1eCjnsQaINlTl+Q9n
+V9cTJFPAXJvhECqto9v3i43O1C3lYThdFDztgVxLhDAxaryGjd2swryjAlqqv0DU
+ThZVayUixC4JDrgyTVrJMt7qWDAmgFWqOFLRp2uTRaTQ2q6gdcgrw9tpB4o+bziR
+jiI3Rz5kYhWxxlZ8mnCV3tiyOq0yL3uBnZRUxCa3voTxKRR7HYSr8LJTNyswqFy6
+CtiBnfxiUcLbQOCvOPfsuL6ENKOUrnyI63PSRZy8RNGvmgR3+MmMkeZMGoBcHRED
+NLlcmg83rY9fGhR3JR3C9RLVW08NNlpaPRjGBPLzHQKBgQDZfgNUx0SXEJJMIq8d
+fiDmaHwIYdPR3jXoz68g1VHgt291u8iY2Mev+3DJ7IfJmg7meXZIEpoGeJbQYOV2
+m2TBhOsFKOoJWgMbmfrbH6Dzx+92TLvopxuzNoFC5XDDzlOPKo7ukKAtmKCV5ksp
+e723/1P8xmmuYcmkjn7CEWkftwKBgQC1OuEQh1kjffgbJdLCAsPK/yNxmXhfm2Ry
+7VmMmPIzRDIyzRgKPzS4sH09PY+gwMA6Ow07xXvOod2TojiNxPOSvcBj55nrITPB
+HigXTU4crN4vDO6XA4F3tIfK6kfU3YGqD4xTIH9S2qwcyvkP3bn9sWZMZNksnAw1
+m4pz1Zw95wKBgQDKdXqGXeTktyFozFS1IKdhtNvZNa/nynHmogZFiy5oAHo6X68R
+UaM5l9fbsFqK+eVq+KB54Q8OfQzvN3QDoA3/80qQCBEs2WTROdqCRoQeyvyH5FB7
+96tafZ+AdXMuYw/30scxHuJs74p1X+aR3EW0VXOKd+0CzrbVf2xSHcD9KwKBgDdq
+sbekK5W2x09F2ZSJ0+UW73elPjG+CpE6Es/zVNxoVhFCtb8sZKq1DRbU5D57skwc
+Eofcc2dUB7VFPZXcS77rVxE1mNNVa8X5urilYuVR1v78LVjwMX6xLXTW/vAQa73c
+00P4A/cJ9uc3CcHYQy9YN7fUfrQtY25hCY0yHHyxAoGBANdf8JPNemGveaC9VGtz
+mJg5JmyDfawH8G4UPxVNFeTBHM3g8JH5j1FbKVlg21nk8QITHKd3P3zTdyq+3Q8w
+5QBSbonfdL3/CmUznNMi9whnCxOtKqCL0oBKkJIPEUQHS0IUBA6pIKh9qXIAzVSx
+8pvnJZAzsYAi38SaUJqWyqQJ
+-----END PRIVATE KEY-----
+"""
