@@ -34,6 +34,8 @@ class ChannelConfig:
     timeout_ms: int = 3_000
     api_key: str = ""
     options: dict = field(default_factory=dict)   # the kind's own settings (its adapter reads them)
+    daily_limit: int = 0          # the most its payments of one local day may total (0: no limit)
+    maintenance: tuple[tuple[int, int], ...] = ()   # announced windows [start_ms, end_ms)
 
 
 @dataclass(frozen=True)

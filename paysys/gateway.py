@@ -4,7 +4,9 @@
 code and the offending field:
 1. validate the fields (INVALID_PARAM)            -> paysys.validation
 2. the merchant is known (INVALID_PARAM merchant_id) and active (MERCHANT_DISABLED)
-3. the signature, with the merchant's own sign type (BAD_SIGNATURE)  -> paysys.signing
+3. the signature, with the merchant's own sign type and key, or those of the business
+   application (应用) named by `app_id` when the request carries one (INVALID_PARAM app_id for
+   an unknown app, MERCHANT_DISABLED for a disabled one, else BAD_SIGNATURE) -> paysys.signing
 4. anti-replay: timestamp window and nonce (REPLAY)                   -> paysys.replay
 5. pay.create only: the pre-order's `order_time` is not older than `order_ttl_ms` and not in
    the future beyond the replay window (ORDER_EXPIRED)
@@ -27,6 +29,32 @@ from paysys.validation import validate
 MERCHANT_STATUSES = ("active", "disabled")
 
 
+def _check_party(what: str, sign_type: str, fee_rate_bp: int, status: str) -> None:
+    if sign_type not in SIGNERS:
+        raise ValueError(f"{what}sign_type: expected one of {sorted(SIGNERS)}, got {sign_type!r}")
+    if isinstance(fee_rate_bp, bool) or not isinstance(fee_rate_bp, int):
+        raise ValueError(f"{what}fee_rate_bp: expected an integer, got {fee_rate_bp!r}")
+    if not 0 <= fee_rate_bp <= 10_000:
+        raise ValueError(f"{what}fee_rate_bp: expected 0..10000, got {fee_rate_bp}")
+    if status not in MERCHANT_STATUSES:
+        raise ValueError(f"{what}status: expected one of {MERCHANT_STATUSES}, got {status!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    """One business application of a merchant: its own key and sign type, its own fee rate."""
+
+    app_id: str
+    secret: str
+    sign_type: str
+    fee_rate_bp: int
+    name: str = ""
+    status: str = "active"
+
+    def __post_init__(self) -> None:
+        _check_party(f"app {self.app_id}: ", self.sign_type, self.fee_rate_bp, self.status)
+
+
 @dataclass(frozen=True, slots=True)
 class Merchant:
     merchant_id: str
@@ -34,8 +62,20 @@ class Merchant:
     sign_type: str
     fee_rate_bp: int
     status: str = "active"
+    apps: tuple[App, ...] = ()
+
+    def app(self, app_id: str) -> App | None:
+        return next((a for a in self.apps if a.app_id == app_id), None)
+
+    def fee_rate(self, app_id: str | None = None) -> int:
+        """The fee rate (bp) of a payment made through `app_id` ("" or None: the merchant's)."""
+        app = self.app(app_id) if app_id else None
+        return app.fee_rate_bp if app is not None else self.fee_rate_bp
 
     def __post_init__(self) -> None:
+        ids = [a.app_id for a in self.apps]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"apps: expected distinct app ids, got {ids}")
         if self.sign_type not in SIGNERS:
             raise ValueError(
                 f"sign_type: expected one of {sorted(SIGNERS)}, got {self.sign_type!r}"
@@ -76,6 +116,27 @@ class Gateway:
             )
         return merchant
 
+    def signer(self, merchant: Merchant, app_id: object) -> Merchant | App:
+        """Whose key signs the request: the app `app_id` names (when given), else the merchant."""
+        if app_id is None or app_id == "":
+            return merchant
+        app = merchant.app(app_id) if isinstance(app_id, str) else None
+        if app is None:
+            known = ", ".join(a.app_id for a in merchant.apps) or "none"
+            raise GatewayError(
+                "INVALID_PARAM",
+                f"app_id: expected an application of merchant {merchant.merchant_id} "
+                f"({known}), got {app_id!r}",
+                "app_id",
+            )
+        if app.status != "active":
+            raise GatewayError(
+                "MERCHANT_DISABLED",
+                f"app_id: expected an active application, got {app_id!r} ({app.status})",
+                "app_id",
+            )
+        return app
+
     def admit(self, conn: sqlite3.Connection, body: dict, now_ms: int,
               idempotent: bool = True) -> dict | None:
         """Check `body` (see the module doc for the order). Returns the stored reply of an
@@ -83,16 +144,19 @@ class Gateway:
         `idempotent=False` (the `no_idempotency` flaw) skips the idempotency key."""
         validate(body)
         merchant = self.merchant(body["merchant_id"])
-        if body["sign_type"] != merchant.sign_type:
+        signer, whose = self.signer(merchant, body.get("app_id")), "merchant"
+        if signer is not merchant:
+            whose = f"app {signer.app_id}"
+        if body["sign_type"] != signer.sign_type:
             raise GatewayError(
                 "BAD_SIGNATURE",
-                f"sign_type: expected {merchant.sign_type!r} for this merchant, "
+                f"sign_type: expected {signer.sign_type!r} for this {whose}, "
                 f"got {body['sign_type']!r}",
                 "sign_type",
             )
-        if not verify(body, merchant.secret):
+        if not verify(body, signer.secret):
             raise GatewayError(
-                "BAD_SIGNATURE", "sign: expected the merchant's signature, got another", "sign"
+                "BAD_SIGNATURE", f"sign: expected the {whose}'s signature, got another", "sign"
             )
         self.replay.check(conn, merchant.merchant_id, body["nonce"], body["timestamp"], now_ms)
         if body["type"] == "pay.create":

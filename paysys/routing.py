@@ -9,9 +9,16 @@
 - `Policy`: ranks the eligible candidates; `POLICIES` maps a scenario's policy name to a factory,
   so success-rate or bandit policies are added there without touching callers. A policy also
   receives each channel outcome through `observe` (no-op for the static ones).
-- `Router.route(product, amount, currency, now_ms)` filters by product, currency, amount limits
-  and availability, ranks with the policy, takes the first, and reports every rejected channel
-  with the reason. `Router.record(channel_id, ok, now_ms)` feeds the breaker and the policy.
+- `Router.route(product, amount, currency, now_ms)` filters by product, currency, amount limits,
+  maintenance windows known in advance, the daily limit and availability, ranks with the policy,
+  takes the first, and reports every rejected channel with the reason.
+  `Router.record(channel_id, ok, now_ms)` feeds the breaker and the policy.
+- Management data (the channel contract): `ChannelInfo.daily_limit` (0: none) caps the total of
+  the channel's payments of one local day (UTC+8) that succeeded or may still succeed, as the
+  router's `usage(channel_id, since_ms)` reports it (the store's `routed_since`: durable, so a
+  restarted node agrees); `ChannelInfo.windows` are the maintenance windows `[start, end)` the
+  channel announced: no payment is routed there during one. `ChannelInfo.of(config)` builds one
+  from a `config.ChannelConfig`.
 
 Priority: a LOWER number is preferred (1 before 2). Ties are broken by channel id.
 What counts as a failure for the breaker is the caller's decision: technical failures (timeout,
@@ -22,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from paysys.days import day_of, day_start
 from paysys.money import FeeRule
 
 
@@ -38,6 +46,8 @@ class ChannelInfo:
     min_amount: int = 1
     max_amount: int = 0
     currencies: tuple[str, ...] = ()
+    daily_limit: int = 0                         # 0: no daily limit
+    windows: tuple[tuple[int, int], ...] = ()    # announced maintenance [start_ms, end_ms)
 
     def __post_init__(self) -> None:
         if not isinstance(self.products, tuple) or not isinstance(self.currencies, tuple):
@@ -48,6 +58,26 @@ class ChannelInfo:
             raise ValueError(
                 f"channel {self.id}: max_amount {self.max_amount} < min_amount {self.min_amount}"
             )
+        if self.daily_limit < 0:
+            raise ValueError(f"channel {self.id}: daily_limit must be >= 0, got {self.daily_limit}")
+        for start, end in self.windows:
+            if end <= start:
+                raise ValueError(f"channel {self.id}: maintenance window ends ({end}) before it "
+                                 f"starts ({start})")
+
+    @classmethod
+    def of(cls, c) -> "ChannelInfo":
+        """The routing view of a `config.ChannelConfig`."""
+        return cls(c.id, c.kind, tuple(c.products), c.priority, c.fee, c.min_amount, c.max_amount,
+                   daily_limit=getattr(c, "daily_limit", 0),
+                   windows=tuple(tuple(w) for w in getattr(c, "maintenance", ())))
+
+    def in_maintenance(self, now_ms: int) -> tuple[int, int] | None:
+        """The announced maintenance window `now_ms` falls in, or None."""
+        for start, end in self.windows:
+            if start <= now_ms < end:
+                return start, end
+        return None
 
     def why_not(self, product: str, amount: int, currency: str) -> str | None:
         """Why this channel cannot take the payment (static reasons), or None."""
@@ -209,6 +239,7 @@ class Router:
         channels: list[ChannelInfo],
         policy_name: str,
         health: ChannelHealth,
+        usage: Callable[[str, int], int] | None = None,
         **policy_options: object,
     ) -> None:
         factory = POLICIES.get(policy_name)
@@ -221,6 +252,20 @@ class Router:
         self.policy_name = policy_name
         self.policy: Policy = factory(**policy_options)
         self.health = health
+        self.usage = usage    # (channel_id, since_ms) -> amount routed there since, still alive
+
+    def _why_not_now(self, channel: ChannelInfo, amount: int, now_ms: int) -> str | None:
+        """Management reasons of the moment: a maintenance window, the daily limit."""
+        window = channel.in_maintenance(now_ms)
+        if window is not None:
+            return f"maintenance window until {window[1]}"
+        if channel.daily_limit:
+            if self.usage is None:
+                raise ValueError(f"channel {channel.id}: a daily_limit needs the router's usage")
+            used = self.usage(channel.id, day_start(day_of(now_ms)))
+            if used + amount > channel.daily_limit:
+                return f"daily limit {channel.daily_limit} reached ({used} used today)"
+        return None
 
     def route(self, product: str, amount: int, currency: str, now_ms: int,
               exclude: tuple[str, ...] = ()) -> RouteDecision:
@@ -230,6 +275,8 @@ class Router:
         rejected: list[tuple[str, str]] = []
         for channel in self.channels:
             why = "excluded" if channel.id in exclude else channel.why_not(product, amount, currency)
+            if why is None:
+                why = self._why_not_now(channel, amount, now_ms)
             if why is None and not self.health.available(channel.id, now_ms):
                 why = f"unavailable (circuit {self.health.state(channel.id, now_ms)})"
             if why is None:

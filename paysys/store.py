@@ -35,18 +35,50 @@ REFUND_COLUMNS = (
 )
 
 
+# The quality of service paysys observed per channel, from its own requests (a view, so it is
+# always current and survives restarts): requests sent, answered, a definite answer (not
+# "unknown"), timed out, refused; success rate = definite answers / requests closed; latency of
+# the answered ones (average and worst, ms).
+CHANNEL_QOS_VIEW = """
+CREATE VIEW IF NOT EXISTS channel_qos AS
+SELECT channel,
+       COUNT(*) AS requests,
+       SUM(status = 'answered') AS answered,
+       SUM(status = 'answered' AND result != 'unknown') AS ok,
+       SUM(status = 'timeout') AS timeouts,
+       SUM(status = 'refused') AS refused,
+       ROUND(1.0 * SUM(status = 'answered' AND result != 'unknown')
+             / MAX(1, SUM(status != 'pending')), 4) AS success_rate,
+       CAST(AVG(CASE WHEN status = 'answered' THEN answered_ms - sent_ms END) AS INTEGER)
+           AS avg_latency_ms,
+       MAX(CASE WHEN status = 'answered' THEN answered_ms - sent_ms END) AS max_latency_ms
+  FROM channel_requests GROUP BY channel
+"""
+
+
 def create_tables(db: sqlite_utils.Database) -> None:
     db["merchants"].create(
         {"merchant_id": str, "name": str, "sign_type": str, "secret": str, "fee_rate_bp": int,
          "status": str},
         pk="merchant_id", if_not_exists=True,
     )
-    # the channel contracts paysys works with (management data): its copy of each fee rule
+    # a merchant's business applications (应用): each signs with its own key, pays its own fee
+    db["merchant_apps"].create(
+        {"merchant_id": str, "app_id": str, "name": str, "sign_type": str, "secret": str,
+         "fee_rate_bp": int, "status": str},
+        pk=("merchant_id", "app_id"), if_not_exists=True,
+    )
+    # the channel contracts paysys works with (management data): its copy of each fee rule,
+    # the per-payment and daily limits, and the maintenance windows the channel announced
     db["channels"].create(
         {"channel": str, "kind": str, "products": str, "priority": int, "fee_rate_bp": int,
          "fee_fixed": int, "fee_min": int, "fee_max": int, "min_amount": int, "max_amount": int,
-         "timeout_ms": int},
-        pk="channel", if_not_exists=True,
+         "timeout_ms": int, "daily_limit": int},
+        pk="channel", defaults={"daily_limit": 0}, if_not_exists=True,
+    )
+    db["channel_windows"].create(
+        {"channel": str, "start_ms": int, "end_ms": int},
+        pk=("channel", "start_ms"), if_not_exists=True,
     )
     db["pay_orders"].create(
         {"order_id": str, "merchant_id": str, "merchant_order_no": str, "user_id": str,
@@ -103,6 +135,7 @@ def create_tables(db: sqlite_utils.Database) -> None:
         pk="req_id", if_not_exists=True,
     )
     db["channel_requests"].create_index(["ref"], if_not_exists=True)
+    db.execute(CHANNEL_QOS_VIEW)
     for module in (ledger, outbox, idempotency, replay, recon_tables, dayend, positions,
                    settlement):
         module.create_tables(db)
@@ -128,11 +161,34 @@ def insert_merchant(conn, merchant_id, name, sign_type, secret, fee_rate_bp, sta
     )
 
 
+def insert_merchant_apps(conn, merchant) -> None:
+    """Record the business applications of `merchant` (a gateway.Merchant)."""
+    conn.executemany("INSERT OR REPLACE INTO merchant_apps VALUES (?,?,?,?,?,?,?)", [
+        (merchant.merchant_id, a.app_id, a.name, a.sign_type, a.secret, a.fee_rate_bp, a.status)
+        for a in merchant.apps])
+
+
 def insert_channel(conn, c) -> None:
-    """Record channel contract `c` (a config.ChannelConfig)."""
-    conn.execute("INSERT OR REPLACE INTO channels VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+    """Record channel contract `c` (a config.ChannelConfig) and its maintenance windows."""
+    conn.execute("INSERT OR REPLACE INTO channels VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                  (c.id, c.kind, ",".join(c.products), c.priority, c.fee.rate_bp, c.fee.fixed,
-                  c.fee.minimum, c.fee.maximum, c.min_amount, c.max_amount, c.timeout_ms))
+                  c.fee.minimum, c.fee.maximum, c.min_amount, c.max_amount, c.timeout_ms,
+                  getattr(c, "daily_limit", 0)))
+    conn.executemany("INSERT OR REPLACE INTO channel_windows VALUES (?,?,?)",
+                     [(c.id, start, end) for start, end in getattr(c, "maintenance", ())])
+
+
+# statuses of a payment that succeeded or may still succeed (what a daily limit counts)
+_LIVE = ("CREATED", "CHALLENGE", "PROCESSING", "UNKNOWN", "SUCCEEDED")
+_ROUTED_SINCE = ("SELECT COALESCE(SUM(amount), 0) FROM pay_orders WHERE channel=? AND "
+                 f"created_ms>=? AND status IN ({','.join(repr(s) for s in _LIVE)})")
+
+
+def routed_since(conn, channel: str, since_ms: int) -> int:
+    """The total of the channel's payments created since `since_ms` that succeeded or are still
+    in flight (the router's daily-limit usage)."""
+    (total,) = conn.execute(_ROUTED_SINCE, (channel, since_ms)).fetchone()
+    return total
 
 
 def _insert_sql(table: str, columns: tuple) -> str:

@@ -76,10 +76,10 @@ DEFAULTS: dict[str, dict] = {
         "capacity": 50, "max_queue": "2s",
         "service_time": {"dist": _LOGNORMAL, "median": 80, "p99": 500},
         "duplicate_notify_probability": None, "api_key": None, "statement": None, "booked_fee": None,
-        "statement_ready": "9h", "options": None,
+        "statement_ready": "9h", "options": None, "maintenance": [],
     },
     "fee": {"rate_bp": 0, "fixed": 0, "min": 0, "max": 0},
-    "limits": {"min": 1, "max": 1000000000},
+    "limits": {"min": 1, "max": 1000000000, "daily": 0},
     "network": {"latency": {"dist": _LOGNORMAL, "median": 15, "p99": 80}, "links": {}},
     "link": {},
     "routing": {"policy": "priority"},
@@ -87,7 +87,7 @@ DEFAULTS: dict[str, dict] = {
              "velocity_max": 5},
     "merchants": {"fee_rate_bp": 60, "sign_types": list(SIGN_TYPES),
                   "endpoint_latency": {"dist": _LOGNORMAL, "median": 30, "p99": 300},
-                  "endpoint_error_probability": 0.0},
+                  "endpoint_error_probability": 0.0, "apps": 0, "app_fee_rates_bp": []},
     "notifications": {"schedule": ["15s", "15s", "30s", "3m", "10m", "20m", "30m", "30m", "30m",
                                    "60m", "3h", "3h", "3h", "6h", "6h"]},
     "paysys": {"flaws": [], "partial_payment": "hold", "late_success": "refund"},
@@ -420,6 +420,10 @@ class Parser:
         limits = self.table(t["limits"], f"{key}.limits", "limits")
         low = self.money(limits["min"], f"{key}.limits.min", 1)
         high = self.money(limits["max"], f"{key}.limits.max", low)
+        daily = self.money(limits["daily"], f"{key}.limits.daily")
+        if daily and daily < low:
+            raise self.fail(f"{key}.limits.daily", f"expected 0 (no daily limit) or at least "
+                            f"limits.min ({low})", daily)
         api_key = f"key-{cid}" if t["api_key"] is None else self.string(
             t["api_key"], f"{key}.api_key", pattern=re.compile(r".+"), what="a non-empty string")
         formats = spec.formats
@@ -437,8 +441,30 @@ class Parser:
             service_time=self.dist(t["service_time"], f"{key}.service_time"),
             duplicate_notify_probability=0.0 if dup is None else self.prob(
                 dup, f"{key}.duplicate_notify_probability"),
-            api_key=api_key,
+            api_key=api_key, daily_limit=daily,
+            maintenance=self.windows(t["maintenance"], f"{key}.maintenance"),
         )
+
+    def windows(self, value, key: str) -> tuple[tuple[int, int], ...]:
+        """Maintenance windows the channel announces: [[start, end], ...] date-times with a UTC
+        offset, each ending after it starts, in time order, not overlapping."""
+        form = 'expected a list of [start, end] pairs like [["2026-11-02T10:00:00+08:00", ' \
+               '"2026-11-02T10:30:00+08:00"]]'
+        if not isinstance(value, list):
+            raise self.fail(key, form, value)
+        out: list[tuple[int, int]] = []
+        for i, pair in enumerate(value):
+            where = f"{key}[{i}]"
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise self.fail(where, form, pair)
+            start, end = self.start(pair[0], f"{where}[0]"), self.start(pair[1], f"{where}[1]")
+            if end <= start:
+                raise self.fail(f"{where}[1]", "expected an end after the window's start", pair[1])
+            if out and start < out[-1][1]:
+                raise self.fail(f"{where}[0]", "expected windows in time order, each starting "
+                                "after the previous one ends", pair[0])
+            out.append((start, end))
+        return tuple(out)
 
     def fee(self, value, key: str) -> Fee:
         t = self.table(value, key, "fee")
@@ -486,7 +512,23 @@ class Parser:
             endpoint_latency=self.dist(t["endpoint_latency"], "merchants.endpoint_latency"),
             endpoint_error_probability=self.prob(t["endpoint_error_probability"],
                                                  "merchants.endpoint_error_probability"),
+            **self.apps(t),
         )
+
+    def apps(self, t: dict) -> dict:
+        """`apps` (business applications per merchant, A1..An) and their fee rates
+        `app_fee_rates_bp` (one per app; none given: each app pays the merchants' rate)."""
+        apps = self.integer(t["apps"], "merchants.apps", 0, 26)
+        rates = t["app_fee_rates_bp"]
+        if not isinstance(rates, list):
+            raise self.fail("merchants.app_fee_rates_bp", "expected a list of basis points, one "
+                            "per app", rates)
+        if rates and len(rates) != apps:
+            raise self.fail("merchants.app_fee_rates_bp", f"expected {apps} rates (one per app "
+                            f"of merchants.apps = {apps}), got {len(rates)}", rates)
+        rates = [self.integer(r, f"merchants.app_fee_rates_bp[{i}]", 0, 10000)
+                 for i, r in enumerate(rates)]
+        return {"apps": apps, "app_fee_rates_bp": tuple(rates)}
 
     def notifications(self, value) -> Notifications:
         t = self.table(value, "notifications", "notifications")

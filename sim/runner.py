@@ -19,7 +19,7 @@ from mockbanks.faults import ChannelFault
 from mockbanks.fees import Fee
 from paysys.config import BackOffice, ChannelConfig, PaySysConfig, SettlementRule
 from paysys.engine import PaySys
-from paysys.gateway import Merchant
+from paysys.gateway import App, Merchant
 from paysys.money import FeeRule
 from paysys.risk import RiskRules
 from paysys.store import open_store
@@ -56,13 +56,16 @@ def paysys_config(scenario: Scenario, merchants: list[population.MerchantKeys]) 
     """The payment system's configuration, as the scenario declares it."""
     return PaySysConfig(
         merchants=tuple(
-            Merchant(m.merchant_id, m.secret, m.sign_type, scenario.merchants.fee_rate_bp, "active")
+            Merchant(m.merchant_id, m.secret, m.sign_type, scenario.merchants.fee_rate_bp, "active",
+                     tuple(App(a.app_id, a.secret, a.sign_type, a.fee_rate_bp, a.name)
+                           for a in m.apps))
             for m in merchants
         ),
         channels=tuple(
             ChannelConfig(c.id, c.kind, c.products, c.priority,
                           FeeRule(*_fee_fields(c.booked_fee or c.fee)),
-                          c.min_amount, c.max_amount, c.timeout_ms, c.api_key, dict(c.options))
+                          c.min_amount, c.max_amount, c.timeout_ms, c.api_key, dict(c.options),
+                          c.daily_limit, c.maintenance)
             for c in scenario.channels
         ),
         risk=RiskRules(scenario.risk.max_amount, scenario.risk.challenge_amount,

@@ -87,6 +87,8 @@ class Channel:
     statement_ready_ms: int = 9 * 3_600_000   # after the local midnight ending the day
     booked_fee: Fee | None = None     # the fee rule paysys books, when not `fee` (rates changed)
     options: dict = field(default_factory=dict)   # the kind's own settings (sim/kinds/)
+    daily_limit: int = 0              # limits.daily: its payments of one local day (0: no limit)
+    maintenance: tuple[tuple[int, int], ...] = ()   # announced windows, absolute [start, end) ms
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,8 @@ class Merchants:
     sign_types: tuple[str, ...]
     endpoint_latency: Dist
     endpoint_error_probability: float
+    apps: int = 0                                  # business applications per merchant (A1..An)
+    app_fee_rates_bp: tuple[int, ...] = ()         # per app; () = the merchants' fee_rate_bp
 
 
 @dataclass(frozen=True)
