@@ -46,7 +46,7 @@ def _key(table: dict, reply: dict) -> str:
 
 class BankAdapter(NetbankOps, MandatesOps, PreauthOps, Adapter):
     kind = "bank"
-    AGREEMENT_PRODUCTS = frozenset({"quick"})
+    AGREEMENT_PRODUCTS, ASYNC_PRODUCTS = frozenset({"quick"}), frozenset({"netbank"})
 
     def sign(self, req_id: str, user_id: str, card_no: str) -> dict:
         return {"type": "bank.sign", "req_id": req_id, "user_id": user_id, "card_no": card_no}
@@ -55,6 +55,10 @@ class BankAdapter(NetbankOps, MandatesOps, PreauthOps, Adapter):
         return {"type": "bank.unsign", "req_id": req_id, "agreement_no": agreement_no}
 
     def pay(self, req_id: str, order: dict, agreement_no: str, now_ms: int, notify_to: str) -> dict:
+        if order["product"] == "netbank":     # a page the user pays on (bank_netbank.py)
+            return self.netbank_pay(req_id, order, notify_to)
+        if order["product"] == "withhold":    # a debit under a mandate (bank_mandates.py)
+            return self.debit(req_id, order)
         return {"type": "bank.pay", "req_id": req_id, "agreement_no": agreement_no,
                 "amount": order["amount"], "currency": order["currency"]}
 
