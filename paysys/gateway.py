@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from paysys import idempotency
 from paysys.errors import GatewayError
+from paysys.money import FeeRule
 from paysys.replay import ReplayGuard
 from paysys.signing import SIGNERS, verify
 from paysys.validation import validate
@@ -71,6 +72,10 @@ class Merchant:
         """The fee rate (bp) of a payment made through `app_id` ("" or None: the merchant's)."""
         app = self.app(app_id) if app_id else None
         return app.fee_rate_bp if app is not None else self.fee_rate_bp
+
+    def fee_rule(self, app_id: str | None = None) -> FeeRule:
+        """The merchant fee rule of a payment made through `app_id` (paysys/paid.py)."""
+        return FeeRule(rate_bp=self.fee_rate(app_id))
 
     def __post_init__(self) -> None:
         ids = [a.app_id for a in self.apps]

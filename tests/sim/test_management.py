@@ -298,6 +298,7 @@ def test_the_gateway_verifies_with_the_apps_key_when_an_app_is_named():
 def test_app_fee_rates_and_their_checks():
     assert M.fee_rate("A1") == 30 and M.fee_rate("A2") == 90 and M.fee_rate(None) == 60
     assert M.fee_rate("nope") == 60
+    assert M.fee_rule("A2").fee(10_000) == 90 and M.fee_rule("").fee(10_000) == 60
     with pytest.raises(ValueError, match="app A1: fee_rate_bp"):
         App("A1", "k", "MD5", 10_001)
     with pytest.raises(ValueError, match="distinct app ids"):
