@@ -183,6 +183,7 @@ def pay_credit(node, order: dict, now_ms: int) -> None:
 
 
 def _give_back(node, refund: dict, lines: list[Line], now_ms: int) -> None:
+    refund = store.refund_order(node.conn, refund["refund_id"])   # every column (its reason)
     refunds._move(node, refund, "success", now_ms)
     payments.post(node, refund["refund_id"], "refund", lines, now_ms)
     store.add_refunded(node.conn, refund["order_id"], refund["amount"], now_ms)
