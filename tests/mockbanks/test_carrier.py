@@ -156,6 +156,7 @@ def test_no_sequence_of_charges_and_refunds_takes_a_phone_over_its_cap(seq):
     seq = sorted(seq, key=lambda s: s[4])   # time moves forward
     months: dict[tuple[str, int], int] = {}
     charged: dict[str, tuple[str, int, int]] = {}   # req_id -> (phone, month, amount left)
+    refunded: set[str] = set()
     for op, user, n, amount, at in seq:
         now = T0 + at
         if op == "charge":
@@ -167,9 +168,11 @@ def test_no_sequence_of_charges_and_refunds_takes_a_phone_over_its_cap(seq):
                 months[key] = months.get(key, 0) + amount
                 charged[req] = (*key, amount)
         else:
-            orig = f"P{n}.p1"
-            reply = refund(node, f"R{n}-{at}.r1", orig, amount, now)
-            if reply["result"] == "SUCCESS":
+            orig, req = f"P{n}.p1", f"R{n}-{at}-{amount}.r1"
+            before = req in refunded
+            refunded.add(req)
+            reply = refund(node, req, orig, amount, now)
+            if reply["result"] == "SUCCESS" and not before:
                 phone, month, left = charged[orig]
                 months[(phone, month)] -= amount
                 charged[orig] = (phone, month, left - amount)
