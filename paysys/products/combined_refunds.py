@@ -11,7 +11,7 @@ expense:marketing (coupon part); the refund that makes the order fully refunded 
 coupon (USED -> ISSUED). Table `combined_refunds` records each refund's split.
 """
 
-from paysys import payments, refunds, store
+from paysys import ledger, payments, refunds, store
 from paysys.ledger import Line
 from paysys.products import coupons
 
@@ -37,10 +37,17 @@ def allocate(parts: dict[str, int], before: int, amount: int) -> dict[str, int]:
     return out
 
 
+def affordable(node, merchant_id: str, currency: str, amount: int) -> bool:
+    """Whether the merchant's balance, less the refunds in flight, can pay `amount`."""
+    held = ledger.balance(node.conn, f"liability:merchant:{merchant_id}", currency)
+    return amount <= held - node.reserved(merchant_id)
+
+
 def refund_child(node, child: dict, amount: int, refund_no: str, now_ms: int) -> str:
     """Refund `amount` of the pay order `child` at its channel (a merchant refund, so the
     charge stays the child's and the refund is the merchant's); returns the refund id. The
-    usual refund flow (refunds.on_refund) takes the answer, posts and publishes it."""
+    usual refund flow (refunds.on_refund) takes the answer, posts and publishes it. The
+    caller checks the merchant can pay it (`affordable`)."""
     refund = {"refund_id": node.new_id("R"), "order_id": child["order_id"],
               "merchant_id": child["merchant_id"], "refund_no": refund_no, "amount": amount,
               "currency": child["currency"], "status": "CREATED", "channel": child["channel"],
