@@ -27,9 +27,11 @@ class Notifications:
 
     def _acknowledged(self, body: dict, now_ms: int) -> list[tuple]:
         """A `ali.notify.reply` from the notify_url: "success" stops the series it names (by
-        notify_id, else by out_trade_no); anything else is a failed attempt."""
-        trade = self._by_notify.get(text(body.get("notify_id")))
-        if trade is None:
+        notify_id, else by out_trade_no); anything else is a failed attempt (logged)."""
+        notify_id = body.get("notify_id")
+        if notify_id is not None:       # an answer to a notification that is not ours: ignored
+            trade = self._by_notify.get(text(notify_id))
+        else:
             trade = self._trades.get(text(body.get("out_trade_no")))
         if trade is None or trade.notify_id is None or trade.acked:
             return []

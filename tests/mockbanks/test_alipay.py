@@ -322,6 +322,15 @@ def test_success_stops_the_series(by) -> None:
     assert _attempts(ali, T0 + 30 * H) == []
 
 
+def test_an_answer_to_a_notification_we_did_not_send_is_ignored() -> None:
+    ali = make()
+    sends(paid(ali))
+    ack = {"type": "ali.notify.reply", "notify_id": "forged-1", "out_trade_no": "P1",
+           "body": "success"}
+    assert ali.handle("paysys", ack, T0 + 5) == []
+    assert ali.next_deadline() == T0 + 4 * M
+
+
 def test_a_refused_notification_is_a_failed_attempt() -> None:
     ali = make()
     (note,) = sends(paid(ali))
