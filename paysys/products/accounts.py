@@ -27,6 +27,9 @@ Plain helpers other families use (combined payments debit the user's balance):
 - `balance_lines(user_id, currency, amount, merchant_id, merchant_fee) -> list[Line]`: the entry
   of a payment out of the user's balance.
 - `coins_of`, `credit_drawn`, `credit_room`: the same for coins and credit.
+
+Table `account_settings` (name, value): the coin price and the credit limit and ceiling in
+force, written when the node starts working (`arm`), for the oracle (sim/checks/accounts.py).
 """
 
 from dataclasses import dataclass
@@ -221,6 +224,19 @@ INTERNAL = {
     "coins": Internal(pay=pay_coins, refund=refund_to(coins_account)),
     "credit": Internal(pay=pay_credit, refund=refund_credit),
 }
+
+
+SCHEMA = ("CREATE TABLE IF NOT EXISTS account_settings (name TEXT PRIMARY KEY, "
+          "value INTEGER NOT NULL)",)
+
+
+def arm(node, now_ms: int) -> None:
+    """Record the settings the oracle checks against (coin price, credit ceiling)."""
+    credit = credit_settings(node)
+    node.conn.executemany(
+        "INSERT OR REPLACE INTO account_settings (name, value) VALUES (?, ?)",
+        [("coin_price", coin_settings(node).price), ("credit_limit", credit.limit),
+         ("credit_ceiling", credit.ceiling)])
 
 
 def recover(node, now_ms: int) -> None:
