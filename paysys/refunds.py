@@ -10,6 +10,7 @@ answers it once and never refunds twice. The ledger entry is posted when the cha
 from paysys import ledger, store
 from paysys.channels.base import FAILURE, SUCCESS
 from paysys.errors import GatewayError
+from paysys.ledger import Line
 from paysys.orders import RefundStatus
 
 R = RefundStatus
@@ -19,7 +20,33 @@ RETRY_MS = (5_000, 30_000, 120_000, 600_000, 1_800_000)
 def _view(refund: dict, reply_type: str) -> dict:
     return {"type": f"{reply_type}.reply", "ok": True, "refund_id": refund["refund_id"],
             "order_id": refund["order_id"], "amount": refund["amount"],
-            "status": "PROCESSING" if refund["status"] in ("CREATED", "UNKNOWN") else refund["status"]}
+            "status": "PROCESSING" if refund["status"] in ("CREATED", "UNKNOWN") else refund["status"],
+            "method": refund.get("method") or "refund"}
+
+
+def choose_method(node, order: dict, amount: int, now_ms: int) -> tuple[str, str]:
+    """("cancel" | "refund", why) for a merchant refund of `amount` of `order` asked now."""
+    adapter = node.adapters.get(order["channel"])
+    if adapter is None or not getattr(adapter, "CANCELS", False):
+        return "refund", "the channel does not distinguish a cancel from a refund"
+    if amount != order["amount"] or order["refunded"] or store.pending_refund_total(
+            node.conn, order["order_id"]):
+        return "refund", "not the full amount"
+    if order["product"] == "preauth":
+        return "refund", "a pre-authorisation's capture is cancelled by preauth.capture_cancel"
+    backoffice = node.cfg.backoffice
+    if backoffice.settlement and backoffice.rule(order["merchant_id"]).splits:
+        return "refund", "the payment's entry has profit-sharing lines"
+    if not adapter.can_cancel(order["updated_ms"], now_ms):
+        return "refund", "another business day or after the channel's cut-off"
+    return "cancel", "full amount, same business day, before the cut-off"
+
+
+def cancel_lines(node, order: dict) -> list[Line]:
+    """A cancel's entry: the payment's entry reversed (fees returned on both sides)."""
+    lines = node.adapters[order["channel"]].payment_lines(order, order["merchant_fee"],
+                                                          order["channel_cost"])
+    return [Line(a, cur, credit, debit) for a, cur, debit, credit in lines]
 
 
 def create(node, src: str, body: dict, now_ms: int) -> None:
@@ -50,10 +77,15 @@ def create(node, src: str, body: dict, now_ms: int) -> None:
               "refund_no": body["refund_no"], "amount": body["amount"], "currency": order["currency"],
               "status": R.CREATED.value, "channel": order["channel"], "created_ms": now_ms,
               "updated_ms": now_ms, "error_code": ""}
+    internal = node.internal.get(order["product"])
+    method, why = ("refund", "paid inside paysys") if internal is not None else choose_method(
+        node, order, body["amount"], now_ms)
+    refund["method"] = method
     node.create_order("refund", refund, now_ms)
+    node.event("refund.method", refund["refund_id"], {"method": method, "reason": why,
+                                                      "order_id": order["order_id"]})
     node.reserve(merchant_id, refund["amount"])
     _move(node, refund, "submit", now_ms)
-    internal = node.internal.get(order["product"])
     if internal is not None:   # paid inside paysys: given back inside paysys
         internal.refund(node, order, refund, now_ms)
     else:
@@ -80,13 +112,17 @@ def compensate(node, order: dict, channel: str, charge_ref: str, amount: int, re
 
 
 def _req_id(refund: dict) -> str:
-    return f"{refund['refund_id']}.r1"
+    return f"{refund['refund_id']}.{'x' if refund.get('method') == 'cancel' else 'r'}1"
 
 
 def _send(node, refund: dict, order: dict, now_ms: int, first: bool) -> None:
     req_id = _req_id(refund)
     pay_req_id = store.pay_request_id(node.conn, order["order_id"], refund["channel"])
-    body = node.adapters[refund["channel"]].refund(req_id, pay_req_id, refund, order)
+    adapter = node.adapters[refund["channel"]]
+    if refund.get("method") == "cancel":
+        body = adapter.cancel(req_id, pay_req_id, refund, order)
+    else:
+        body = adapter.refund(req_id, pay_req_id, refund, order)
     call = node.call_channel if first else node.resend_channel
     call(refund["channel"], "refund", refund["refund_id"], req_id, body, now_ms)
 
@@ -98,19 +134,29 @@ def on_refund(node, channel: str, refund_id: str, req_id: str, outcome, now_ms: 
     if outcome.kind == SUCCESS:
         _move(node, refund, "success", now_ms)
         merchant = refund["reason"] == "merchant"
-        if merchant:
-            lines = node.adapters[refund["channel"]].refund_lines(
-                refund, store.pay_order(node.conn, refund["order_id"]))
+        order = store.pay_order(node.conn, refund["order_id"])
+        memo = "refund" if merchant else f"compensation:{refund['reason']}"
+        if refund.get("method") == "cancel":
+            lines, memo = cancel_lines(node, order), "cancel"
+        elif merchant:
+            lines = node.adapters[refund["channel"]].refund_lines(refund, order)
         else:
             lines = ledger.suspense_refund_lines(refund["channel"], refund["currency"],
                                                  refund["amount"])
-        memo = "refund" if merchant else f"compensation:{refund['reason']}"
         entry_id = ledger.post(node.conn, now_ms, refund_id, memo, lines)
         node.event("ledger.post", refund_id, {"entry_id": entry_id, "memo": memo,
                                               "postings": [list(line) for line in lines]})
         if merchant:
             store.add_refunded(node.conn, refund["order_id"], refund["amount"], now_ms)
         _finished(node, refund, now_ms)
+    elif outcome.kind == FAILURE and refund.get("method") == "cancel" and outcome.code in getattr(
+            node.adapters[channel], "FALLBACK_CODES", ()):
+        node.conn.execute("UPDATE refund_orders SET method='refund' WHERE refund_id=?", (refund_id,))
+        refund["method"] = "refund"
+        node.event("refund.method", refund_id, {"method": "refund", "reason": f"the channel "
+                                                f"declined the cancel ({outcome.code})",
+                                                "order_id": refund["order_id"]})
+        _send(node, refund, store.pay_order(node.conn, refund["order_id"]), now_ms, first=True)
     elif outcome.kind == FAILURE:
         _move(node, refund, "decline", now_ms, error_code=outcome.code or "DECLINED")
         _finished(node, refund, now_ms)
