@@ -18,6 +18,7 @@ import heapq
 import itertools
 import random
 import sqlite3
+import sys
 
 from paysys import (
     agreements,
@@ -76,6 +77,9 @@ class PaySys:
                          for c in config.channels}
         self.internal = products.merged("INTERNAL")   # products served inside paysys
         self.parents = products.merged("PARENTS")     # id prefix -> on_child_final
+        # what a merchant may ask to be paid with: what a channel serves, or paysys itself
+        self.products = frozenset(p for c in config.channels for p in c.products) | set(
+            self.internal)
         self.gateway = Gateway(self.merchants, ReplayGuard(config.replay_window_ms), config.order_ttl_ms)
         self.risk = Risk(config.risk, rng)
         self.health = ChannelHealth()
@@ -570,7 +574,10 @@ for _ours, _theirs in ((FLOWS, backoffice.FLOWS), (TIMEOUTS, backoffice.TIMEOUTS
                        (FLOWS, products.merged("FLOWS")), (TIMEOUTS, products.merged("TIMEOUTS")),
                        (REFUSED, products.merged("REFUSED")), (TIMERS, products.merged("TIMERS")),
                        (MERCHANT_API, products.merged("API")),
-                       (REPLY_OPS, products.merged("REPLY_OPS"))):
+                       (REPLY_OPS, products.merged("REPLY_OPS")),
+                       (REPLY_OPS, {t: op for a in ADAPTERS.values()   # each adapter module's
+                                    for t, op in getattr(sys.modules[a.__module__], "REPLY_OPS",
+                                                         {}).items()})):
     if set(_ours) & set(_theirs):
         raise RuntimeError(f"engine: {sorted(set(_ours) & set(_theirs))} defined twice")
     _ours.update(_theirs)

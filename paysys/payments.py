@@ -49,6 +49,10 @@ def create(node, src: str, body: dict, now_ms: int) -> None:
                         deferred=False)
             return
         # another product for the same merchant order (a second tab): a new payment attempt
+    if body["product"] not in node.products:
+        raise GatewayError("INVALID_PARAM", f"product: expected one of "
+                           f"{', '.join(sorted(node.products))}, got {body['product']!r}",
+                           "product")
     order_id = node.new_id("P")
     internal = node.internal.get(body["product"])
     if internal is None:

@@ -30,7 +30,7 @@ TYPES: dict[str, tuple[type, str]] = {
 class Rule:
     """How one field is checked. `expect` describes a valid value for error messages;
     `required_when=(other_field, value)` makes the field required when that other field has
-    that value; `check` is a function raising MoneyError (money rules)."""
+    that value (or one of them, when `value` is a tuple); `check` is a function raising MoneyError (money rules)."""
 
     kind: str
     expect: str
@@ -78,7 +78,9 @@ FIELDS: dict[str, dict[str, Rule]] = {
         "merchant_order_no": _id(),
         "order_time": _time(),
         "user_id": _id(),
-        "product": Rule("str", "'quick' or 'platform'", allowed=("quick", "platform")),
+        # which products exist is the configuration's business: payments.create checks it
+        "product": Rule("str", "a product name of 1-32 letters, digits or '-'",
+                        pattern=r"^[a-z][a-z0-9-]{0,31}$"),
         "amount": AMOUNT,
         "currency": CURRENCY,
         "notify_url": Rule(
@@ -86,10 +88,10 @@ FIELDS: dict[str, dict[str, Rule]] = {
         ),
         "card_no": Rule(
             "str",
-            "a card number of 13-19 digits (required for product 'quick')",
+            "a card number of 13-19 digits (required for products 'quick' and 'unionpay')",
             required=False,
             pattern=CARD_PATTERN,
-            required_when=("product", "quick"),
+            required_when=("product", ("quick", "unionpay")),
         ),
         "device_id": _id(required=False),
         "subject": Rule("str", "a text of at most 128 characters", required=False, max_len=128),
@@ -133,12 +135,17 @@ def _compiled(pattern: str) -> re.Pattern:
     return re.compile(pattern)
 
 
+def _matches(value: object, when: object) -> bool:
+    """`when` is one value, or a tuple of the values that make a field required."""
+    return value in when if isinstance(when, tuple) else value == when
+
+
 def _check_field(body: dict, field: str, rule: Rule) -> None:
     value = body.get(field)
     if value is None or value == "":
         needed = rule.required or (
             rule.required_when is not None
-            and body.get(rule.required_when[0]) == rule.required_when[1]
+            and _matches(body.get(rule.required_when[0]), rule.required_when[1])
         )
         if needed:
             raise _invalid(field, rule, None)

@@ -53,6 +53,7 @@ _MESSAGES = Param("choice", "all", ("all", "requests", "replies"),
 _NET = {"messages": _MESSAGES}
 _COUNT = Param("int", 1, low=1, doc="rows affected in each file")
 
+EVERY_KIND = ("bank", "wechat", "alipay", "unionpay", "carrier")   # maintenance, rate limits
 FAULTS: dict[str, FaultKind] = {
     # -- network: Toxiproxy's vocabulary, per direction --------------------------------------
     "latency": FaultKind("network", "link", "required", "the message is delayed by `extra` (a spike)",
@@ -88,12 +89,13 @@ FAULTS: dict[str, FaultKind] = {
     # -- channels: the bank's or platform's own behaviour -------------------------------------
     "maintenance": FaultKind("channel", "channel", None,
                              "the channel answers every request SYSTEM_MAINTENANCE: nothing is "
-                             "done, nothing is charged"),
+                             "done, nothing is charged", channel_kinds=EVERY_KIND),
     "rate_limit": FaultKind("channel", "channel", None,
                             "the channel accepts at most `max_per_s` requests a second and "
                             "answers the others RATE_LIMITED (nothing done)",
                             {"max_per_s": Param("int", 5, low=1,
-                                                doc="requests accepted per second")}),
+                                                doc="requests accepted per second")},
+                            channel_kinds=EVERY_KIND),
     "cutoff": FaultKind("channel", "channel", None,
                         "the channel's daily cut-off: payments are refused CUTOFF_IN_PROGRESS "
                         "(nothing charged); queries and refunds still work"),
