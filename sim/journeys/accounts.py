@@ -58,14 +58,31 @@ def _rng(actors, name: str):
     return cache[name]
 
 
-def _pay(actors, a, product: str, amount: int, suffix: str = "") -> None:
+def _pay(actors, a, product: str, amount: int, suffix: str = "", then=None) -> None:
+    """A pay.create of `product`; a success may be refunded later (the traffic's refund
+    probability, in part with its partial share), then `then(answer)` if given."""
     now = actors.world.now
     body = {"type": "pay.create", "idempotency_key": f"pay-{a.order_no}{suffix}",
             "merchant_order_no": f"{a.order_no}{suffix}", "order_time": now,
             "user_id": a.user.user_id, "product": product, "amount": amount,
             "currency": actors.sc.traffic.currency, "notify_url": a.merchant.notify_url,
             "device_id": a.user.device_id, "subject": f"order {a.order_no}"}
-    actors.request(a.merchant.merchant_id, body)
+    rng, traffic = _rng(actors, "refunds"), actors.sc.traffic
+    refund = rng.random() < traffic.refund_probability
+    part = amount > 1 and rng.random() < traffic.partial_refund_probability
+    share = rng.randint(1, amount - 1) if part else amount
+    delay = traffic.refund_delay.sample(rng)
+
+    def answered(answer: dict) -> None:
+        if refund and _succeeded(answer):
+            refund_no = f"{answer['order_id']}-r1"
+            actors.world.later(delay, actors.request, a.merchant.merchant_id, {
+                "type": "refund.create", "idempotency_key": f"refund-{refund_no}",
+                "order_id": answer["order_id"], "refund_no": refund_no, "amount": share},
+                1, lambda _answer: None)
+        if then is not None:
+            then(answer)
+    actors.request(a.merchant.merchant_id, body, on_answer=answered)
 
 
 def card_request(actors, a, kind: str, amount: int, suffix: str, on_answer=None) -> None:
@@ -111,18 +128,12 @@ def start_credit(actors, a) -> None:
         amount = opts["limit"] + opts["limit"] * opts["overdraft_bp"] // 10_000 + a.amount
     repay = rng.random() < opts["repay_probability"]
     delay = rng.randint(*REPAY_DELAY_MS)
-    now = actors.world.now
-    body = {"type": "pay.create", "idempotency_key": f"pay-{a.order_no}",
-            "merchant_order_no": a.order_no, "order_time": now, "user_id": a.user.user_id,
-            "product": "credit", "amount": amount, "currency": actors.sc.traffic.currency,
-            "notify_url": a.merchant.notify_url, "device_id": a.user.device_id,
-            "subject": f"order {a.order_no}"}
 
     def paid(answer: dict) -> None:
         if repay and _succeeded(answer):
             actors.world.later(delay, card_request, actors, a, "credit.repay", amount // 2 or 1,
                                "-r")
-    actors.request(a.merchant.merchant_id, body, on_answer=paid)
+    _pay(actors, a, "credit", amount, then=paid)
 
 
 def coin_settings(options: dict | None) -> CoinSettings:
