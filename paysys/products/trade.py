@@ -21,6 +21,7 @@ TTL closes: nothing to refund when it is WAITING; each paid attempt of a PARTIAL
 attempt paid after the close, is refunded in full (refund_no `<trade>.c.<order>`).
 """
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from paysys import payments, store, validation
@@ -32,6 +33,13 @@ from paysys.validation import Rule
 DEFAULT_TTL_MS = 30 * 60_000
 POLL_MS = 2_000
 RETRY_MS = 60_000
+
+
+@dataclass(frozen=True)
+class TradeSettings:
+    """`[products.trade]` as the payment system reads it: a trade's time to live."""
+
+    ttl_ms: int = DEFAULT_TTL_MS
 
 
 class TradeStatus(StrEnum):
