@@ -84,13 +84,13 @@ class PaySys:
         self.risk = Risk(config.risk, rng)
         self.health = ChannelHealth()
         self.router = Router(
-            [ChannelInfo(c.id, c.kind, c.products, c.priority, c.fee, c.min_amount, c.max_amount)
-             for c in config.channels],
-            config.routing_policy, self.health,
+            [ChannelInfo.of(c) for c in config.channels], config.routing_policy, self.health,
+            usage=lambda channel, since_ms: store.routed_since(conn, channel, since_ms),
         )
         for m in config.merchants:
             store.insert_merchant(conn, m.merchant_id, m.merchant_id, m.sign_type, m.secret,
                                   m.fee_rate_bp, m.status)
+            store.insert_merchant_apps(conn, m)
         for c in config.channels:
             store.insert_channel(conn, c)
         for sql in products.schema():
@@ -122,6 +122,11 @@ class PaySys:
         self.sign_attempts: dict[str, int] = {}
         self._ids = {"P": self._max_id("pay_orders", "order_id"),
                      "R": self._max_id("refund_orders", "refund_id")}
+
+    def merchant_fee(self, order: dict, amount: int) -> int:
+        """The merchant's fee on `amount` of `order`, at the rate of the order's application
+        (the merchant's own rate when it names none)."""
+        return self.merchants[order["merchant_id"]].fee_rule(order.get("app_id") or None).fee(amount)
 
     def flawed(self, flaw: str) -> bool:
         """Whether the deliberate flaw `flaw` (paysys/flaws.py) is switched on."""

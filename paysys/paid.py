@@ -44,7 +44,7 @@ def succeed(node, order: dict, outcome, now_ms: int) -> None:
 
 def _pay_in_full(node, order: dict, ref: str, event: str, now_ms: int,
                  from_suspense: bool = False) -> None:
-    merchant_fee = node.merchant_fees[order["merchant_id"]].fee(order["amount"])
+    merchant_fee = node.merchant_fee(order, order["amount"])
     channel_cost = node.channels[order["channel"]].fee.fee(order["amount"])
     payments.move(node, order, event, now_ms, channel_ref=ref, merchant_fee=merchant_fee,
           channel_cost=channel_cost, received=order["amount"])

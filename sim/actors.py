@@ -92,11 +92,11 @@ class Actors:
     # -- merchant requests --------------------------------------------------------------------
 
     def _send(self, merchant_id: str, body: dict) -> None:
-        keys = self.merchants[merchant_id]
+        sign_type, secret = self.merchants[merchant_id].signing(body.get("app_id"))
         self._nonce += 1
         signed = dict(body, merchant_id=merchant_id, timestamp=self.world.now,
-                      nonce=f"n{self._nonce:09d}", sign_type=keys.sign_type)
-        signed["sign"] = sign(signed, keys.secret, keys.sign_type)
+                      nonce=f"n{self._nonce:09d}", sign_type=sign_type)
+        signed["sign"] = sign(signed, secret, sign_type)
         self.world.send(f"merchant:{merchant_id}", "paysys", signed)
 
     def request(self, merchant_id: str, body: dict, tab: int = 1, on_answer=None) -> None:
@@ -156,6 +156,8 @@ class Actors:
                 "device_id": user.device_id, "subject": f"order {order_no}"}
         if product in CARD_PRODUCTS:
             body["card_no"] = user.card_no
+        if merchant.apps:   # the merchant sells through several applications (draws only then)
+            body["app_id"] = rng.choice(merchant.apps).app_id
         payment = self._payments[order_no] = _Payment(merchant.merchant_id, user, product, amount,
                                                       started_ms=now)
         self.request(merchant.merchant_id, body)
