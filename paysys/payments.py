@@ -78,9 +78,9 @@ def create(node, src: str, body: dict, now_ms: int) -> None:
         "idempotency_key": body.get("idempotency_key") or "", "received": 0,
         "app_id": body.get("app_id") or "", "mandate_no": body.get("mandate_no") or "",
     }
-    node.create_order("pay", order, now_ms)
     if internal is not None and internal.accept is not None:
-        internal.accept(node, order, body, now_ms)   # its own fields (legs, coupons...)
+        internal.accept(node, order, body, now_ms)   # its own fields (legs, coupons...): checked
+    node.create_order("pay", order, now_ms)          # before anything is written
     if decision.outcome == "BLOCK":
         move(node, order, "block", now_ms, error_code="RISK_BLOCKED")
         node.publish("order.final", order_id, {"status": order["status"]}, now_ms)

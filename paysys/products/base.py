@@ -19,8 +19,9 @@ class Posting:
 class Internal:
     """A product paid inside paysys (no channel; the order's `channel` is the product's name).
 
-    - `accept(node, order, body, now_ms)` (optional): right after the order is created, read the
-      request's own fields (legs, coupons...) and store them; raise GatewayError to refuse it.
+    - `accept(node, order, body, now_ms)` (optional): just before the order is inserted, check
+      the request's own fields (legs, coupons...), raising GatewayError to refuse it before
+      writing anything, then store them.
     - `pay(node, order, now_ms)`: the order (PROCESSING) is paid: settle it (SUCCEEDED with its
       entry, or FAILED with a code, through `payments.finished`), or start its legs.
     - `refund(node, order, refund, now_ms)`: a refund order (PROCESSING) of `order`: give the
