@@ -186,11 +186,12 @@ def pay_credit(node, order: dict, now_ms: int) -> None:
 
 
 def _give_back(node, refund: dict, lines: list[Line], now_ms: int) -> None:
-    refund = store.refund_order(node.conn, refund["refund_id"])   # every column (its reason)
-    refunds._move(node, refund, "success", now_ms)
-    payments.post(node, refund["refund_id"], "refund", lines, now_ms)
-    store.add_refunded(node.conn, refund["order_id"], refund["amount"], now_ms)
-    refunds._finished(node, refund, now_ms)
+    row = store.refund_order(node.conn, refund["refund_id"])   # every column (its reason)
+    refunds._move(node, row, "success", now_ms)
+    payments.post(node, row["refund_id"], "refund", lines, now_ms)
+    store.add_refunded(node.conn, row["order_id"], row["amount"], now_ms)
+    refunds._finished(node, row, now_ms)
+    refund.update(row)      # the caller answers the merchant from its own dict
 
 
 def _merchant_line(refund: dict) -> Line:
