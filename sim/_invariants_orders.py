@@ -89,7 +89,7 @@ def pay_mismatches(conn: sqlite3.Connection) -> list[Violation]:
         SELECT o.order_id, o.status, o.amount, o.currency, o.channel, o.channel_ref,
                o.received, o.created_ms, per.charges, per.n, per.kept, per.foreign_n, per.node
         FROM pay_orders o LEFT JOIN per ON per.ref = o.order_id
-        WHERE o.channel IN (SELECT node FROM truth_accounts)   -- (not those paid inside paysys)
+        WHERE o.channel IN (SELECT node FROM truth_accounts UNION SELECT node FROM truth_txns)
           AND ((o.status = 'SUCCEEDED' AND (COALESCE(per.n, 0) = 0 OR per.kept <> o.amount
                  OR per.foreign_n > 0
                  OR (COALESCE(o.channel_ref, '') <> '' AND COALESCE(per.has_own, 0) = 0)))
@@ -131,7 +131,7 @@ def refund_mismatches(conn: sqlite3.Connection) -> list[Violation]:
         FROM refund_orders r
         LEFT JOIN agg ON agg.ref = r.refund_id
         LEFT JOIN same ON same.ref = r.refund_id
-        WHERE r.channel IN (SELECT node FROM truth_accounts)   -- (not those paid inside paysys)
+        WHERE r.channel IN (SELECT node FROM truth_accounts UNION SELECT node FROM truth_txns)
           AND ((r.status = 'SUCCEEDED' AND same.ref IS NULL)
            OR (r.status = 'FAILED' AND agg.ref IS NOT NULL))
         ORDER BY r.created_ms, r.refund_id
