@@ -57,6 +57,7 @@ import heapq
 import random
 from collections.abc import Callable, Sequence
 
+from mockbanks.bank_cardpayout import CardPayouts
 from mockbanks.bank_mandates import Mandates
 from mockbanks.bank_netbank import Netbank
 from mockbanks.bank_ops import RESERVE_ACCOUNT, Outflows
@@ -132,8 +133,8 @@ class Bank:
                      "bank.query": self._query, "bank.close": self._close,
                      "bank.refund": moves.refund, "bank.statement": self._statement,
                      "bank.payout": moves.payout, "bank.transfer": moves.transfer}
-        # the product parts: netbank pages, withholding mandates, pre-authorisations
-        self._parts = (Netbank(self), Mandates(self), Preauth(self))
+        # the product parts: netbank pages, withholding mandates, pre-authorisations, card payouts
+        self._parts = (Netbank(self), Mandates(self), Preauth(self), CardPayouts(self))
         for part in self._parts:
             self._ops.update(part.ops())
 

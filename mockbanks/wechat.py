@@ -67,6 +67,7 @@ from mockbanks.faults import STMT_KINDS, ChannelFault, ChannelFaults
 from mockbanks.statements import Statements, day_from, lines_of
 from mockbanks.truth import Truth, ref_of
 from mockbanks.wechat_notify import Notifications
+from mockbanks.wechat_payout import WalletPayouts
 from mockbanks.wechat_records import (
     USER_PAY_REFUSAL,
     Charge,
@@ -128,7 +129,8 @@ class WeChat(Notifications, Refunds):
         self.statement_log = self._statements.log   # every statement fault injected, in order
         self._ops = {"wx.unifiedorder": self._unifiedorder, "wx.user.pay": self._user_pay,
                      "wx.orderquery": self._orderquery, "wx.closeorder": self._closeorder,
-                     "wx.refund": self._refund, "wx.downloadbill": self._downloadbill}
+                     "wx.refund": self._refund, "wx.downloadbill": self._downloadbill,
+                     **WalletPayouts(self).ops()}   # wx.transfer: payouts to a wallet
 
     def open_wallet(self, user_id: str, balance: int) -> None:
         self.truth.open(f"wallet:{user_id}", self.currency, balance)

@@ -21,6 +21,9 @@ CODES = frozenset(
         "MERCHANT_DISABLED",
         "INSUFFICIENT_MERCHANT_BALANCE",
         "BAD_STATE",
+        "INSUFFICIENT_BALANCE",   # a user's stored value cannot pay it
+        "SAME_USER",              # a transfer to oneself
+        "REPAY_EXCEEDS",          # a credit repayment larger than what is owed
     }
 )
 
