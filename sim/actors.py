@@ -298,7 +298,8 @@ class Actors:
         body = self.faults.forged_notify(fault, order_id, payment.amount, self.sc.traffic.currency,
                                          now)
         self.faults.fired(now, fault, order_id, channel, "paysys",
-                          transaction_id=body["transaction_id"], amount=payment.amount)
+                          transaction_id=body.get("transaction_id") or body["trade_no"],
+                          amount=payment.amount)
         self.world.send(channel, "paysys", body)
 
     def _sms(self, body: dict) -> None:

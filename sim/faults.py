@@ -167,7 +167,7 @@ FAULTS: dict[str, FaultKind] = {
     "forged_notify": FaultKind("user", "channel", None,
                                "an attacker sends payment notifications with a bad signature, "
                                "claiming that open orders of this channel were paid",
-                               channel_kinds=("wechat",)),
+                               channel_kinds=("wechat", "alipay")),
     # -- the payment system itself -----------------------------------------------------------
     "crash": FaultKind("process", "paysys", "optional",
                        "the payment system crashes during a unit of work: memory is lost, the "

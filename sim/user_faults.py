@@ -17,6 +17,7 @@ nothing. Without user faults nothing here draws, so a scenario without them runs
 Whenever a fault acts the caller logs `fault.fired` through `fired()`.
 """
 
+import base64
 from dataclasses import dataclass
 from random import Random
 
@@ -56,6 +57,7 @@ class UserFaults:
                               stream(scenario.seed, f"fault:{f.index}"))
             self.by_kind.setdefault(f.kind, []).append(fault)
         self.api_keys = {c.id: c.api_key for c in scenario.channels}
+        self.kinds = {c.id: c.kind for c in scenario.channels}
         self._forged = 0
 
     def __bool__(self) -> bool:
@@ -81,11 +83,16 @@ class UserFaults:
 
     def forged_notify(self, fault: UserFault, order_id: str, amount: int, currency: str,
                       now: int) -> dict:
-        """A WeChat payment notification claiming that `order_id` was paid `amount`, with a
-        made-up transaction id, MD5-signed like the platform's but with a key that is not the
-        channel's."""
+        """A payment notification claiming that `order_id` was paid `amount`, with a made-up
+        transaction id: WeChat's, MD5-signed with a key that is not the channel's; Alipay's,
+        with an RSA2 signature nobody's key made."""
         rng = fault.rng
         self._forged += 1
+        if self.kinds.get(fault.target) == "alipay":   # Alipay's style: RSA2, signed by nobody
+            return {"type": "ali.notify", "notify_id": f"ALF{self._forged:06d}",
+                    "out_trade_no": order_id, "trade_no": f"ALF{rng.getrandbits(48):012x}",
+                    "total_amount": amount, "trade_status": "TRADE_SUCCESS", "sign_type": "RSA2",
+                    "sign": base64.b64encode(rng.randbytes(256)).decode()}
         body = {"type": "wx.notify", "out_trade_no": order_id,
                 "transaction_id": f"WXF{self._forged:06d}{rng.getrandbits(32):08x}",
                 "total_fee": amount, "fee_type": currency, "result_code": "SUCCESS",
