@@ -266,8 +266,7 @@ class PayPal(Webhooks):
         if order is None:       # never seen: remember it voided so nobody can pay it later
             order = self._orders[out_trade_no] = Order("", out_trade_no, None, status="VOIDED")
         elif order.status == "COMPLETED":
-            return error(422, "ORDER_ALREADY_CAPTURED", out_trade_no=out_trade_no,
-                         **order.view()), []
+            return error(422, "ORDER_ALREADY_CAPTURED", **order.view()), []
         elif order.status == "CREATED":
             order.fire("void")
         return ok(200, out_trade_no=out_trade_no, status="VOIDED"), []
