@@ -34,9 +34,10 @@ def choose_method(node, order: dict, amount: int, now_ms: int) -> tuple[str, str
         return "refund", "not the full amount"
     if order["product"] == "preauth":
         return "refund", "a pre-authorisation's capture is cancelled by preauth.capture_cancel"
-    backoffice = node.cfg.backoffice
-    if backoffice.settlement and backoffice.rule(order["merchant_id"]).splits:
-        return "refund", "the payment's entry has profit-sharing lines"
+    if node.cfg.backoffice.settlement:   # (reported: settlement statements and the oracle's
+        # profit_matches / settlement_exact do not count a cancel's returned fees yet; and a
+        # payment's entry with profit-sharing lines is not reversed blindly)
+        return "refund", "settlement runs: its statements count refunds only"
     if not adapter.can_cancel(order["updated_ms"], now_ms):
         return "refund", "another business day or after the channel's cut-off"
     return "cancel", "full amount, same business day, before the cut-off"
