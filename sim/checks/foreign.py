@@ -19,6 +19,16 @@ from paysys.products.foreign import convert_down, settle_amount
 from sim.checks.base import Invariant, Metric, has_table
 
 PRODUCT = "foreign"
+COLUMNS = ("product", "settle_amount", "settle_currency", "fx_rate_ppm")
+
+
+def _present(conn: sqlite3.Connection) -> bool:
+    """Whether the run has pay orders that can record a settlement (older run databases and
+    hand-made test tables may lack the columns: then every check passes, every metric is 0)."""
+    if not has_table(conn, "pay_orders"):
+        return False
+    names = {row[1] for row in conn.execute("PRAGMA table_info(pay_orders)")}
+    return all(c in names for c in COLUMNS)
 
 
 def _rows(conn: sqlite3.Connection, sql: str, params: tuple = ()) -> list[dict]:
@@ -28,6 +38,8 @@ def _rows(conn: sqlite3.Connection, sql: str, params: tuple = ()) -> list[dict]:
 
 
 def fx_both_amounts(conn: sqlite3.Connection) -> list[dict]:
+    if not _present(conn):
+        return []
     rows = _rows(conn, """
         SELECT order_id, amount, currency, settle_amount, settle_currency, fx_rate_ppm, created_ms
         FROM pay_orders WHERE product = ? AND status = 'SUCCEEDED'
@@ -57,7 +69,7 @@ def fx_both_amounts(conn: sqlite3.Connection) -> list[dict]:
 
 
 def fx_matches_platform(conn: sqlite3.Connection) -> list[dict]:
-    if not has_table(conn, "events"):
+    if not _present(conn) or not has_table(conn, "events"):
         return []
     rows = _rows(conn, """
         WITH txns AS (
@@ -105,6 +117,8 @@ def fx_matches_platform(conn: sqlite3.Connection) -> list[dict]:
 
 
 def _scalar(conn: sqlite3.Connection, sql: str) -> int:
+    if not _present(conn):
+        return 0
     (value,) = conn.execute(sql, (PRODUCT,)).fetchone()
     return value or 0
 
@@ -125,6 +139,9 @@ def _abandoned(conn):
 
 
 def _refunds(conn):
+    if not has_table(conn, "refund_orders") or "reason" not in {
+            row[1] for row in conn.execute("PRAGMA table_info(refund_orders)")}:
+        return 0
     return _scalar(conn, "SELECT COUNT(*) FROM refund_orders r JOIN pay_orders o ON "
                          "o.order_id = r.order_id WHERE o.product = ? AND r.status = 'SUCCEEDED' "
                          "AND COALESCE(r.reason, 'merchant') = 'merchant'")
