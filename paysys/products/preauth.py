@@ -6,8 +6,9 @@ expire (the bank releases a hold `hold_ms` after granting it; paysys's own timer
 What this module owns: the merchant API (`preauth.create`, `preauth.cancel`, `preauth.capture`,
 `preauth.capture_cancel`, `preauth.query`), its FIELDS, the state tables of a pre-authorisation
 and of its operations (ORDERS), its tables (SCHEMA), its ledger lines (POSTINGS) and settings.
-The channel's answers are handled in paysys/products/preauth_flows.py; the two-phase ledger
-(pending entries) is paysys/products/preauth_ledger.py.
+Files: preauth_tables.py (statuses, transitions, tables, reads, the merchant's view),
+preauth_flows.py (signing, the hold, queries, expiry, recovery), preauth_ops.py (cancel,
+capture, capture cancel), preauth_ledger.py (the two-phase ledger: pending entries).
 
 - A pre-auth is routed like a quick payment (a channel serving `quick` whose adapter has
   `PREAUTH`), needs the card's agreement (signed first when there is none, as quick pay does),
