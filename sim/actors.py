@@ -177,7 +177,7 @@ class Actors:
         fault = self.faults.draw("pay_twice", self.world.now)
         if fault is None:
             return
-        other = PRODUCT_OTHER[payment.product]
+        other = PRODUCT_OTHER.get(payment.product, payment.product)
         product = other if any(other in c.products for c in self.sc.channels) else payment.product
         second = {k: v for k, v in body.items() if k != "card_no"}
         second["idempotency_key"] = f"{body['idempotency_key']}-2"

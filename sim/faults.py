@@ -53,7 +53,7 @@ _MESSAGES = Param("choice", "all", ("all", "requests", "replies"),
 _NET = {"messages": _MESSAGES}
 _COUNT = Param("int", 1, low=1, doc="rows affected in each file")
 
-EVERY_KIND = ("bank", "wechat", "alipay", "unionpay", "carrier")   # maintenance, rate limits
+EVERY_KIND = ("bank", "wechat", "alipay", "unionpay", "carrier", "paypal")   # maintenance, rate limits
 FAULTS: dict[str, FaultKind] = {
     # -- network: Toxiproxy's vocabulary, per direction --------------------------------------
     "latency": FaultKind("network", "link", "required", "the message is delayed by `extra` (a spike)",
@@ -101,13 +101,13 @@ FAULTS: dict[str, FaultKind] = {
                         "(nothing charged); queries and refunds still work"),
     "notify_late": FaultKind("channel", "channel", "required",
                              "the platform's payment notifications leave `extra` ms late",
-                             channel_kinds=("wechat",)),
+                             channel_kinds=("wechat", "paypal")),
     "notify_lost": FaultKind("channel", "channel", None,
                              "the platform never notifies payments made in the window",
-                             channel_kinds=("wechat",)),
+                             channel_kinds=("wechat", "paypal")),
     "notify_duplicate": FaultKind("channel", "channel", None,
                                   "every platform notification is sent twice",
-                                  channel_kinds=("wechat",)),
+                                  channel_kinds=("wechat", "paypal")),
     "amount_mismatch": FaultKind("channel", "channel", None,
                                  "the channel charges the order's amount + `delta` and reports "
                                  "what it charged",

@@ -23,6 +23,7 @@ import sys
 
 from paysys import orders, products, store
 from paysys.products import Posting
+from sim import checks
 from sim.journeys import JOURNEYS
 from sim.kinds import KINDS
 
@@ -177,6 +178,25 @@ def _postings() -> list[str]:
     return out[:-1]
 
 
+def _checks() -> list[str]:
+    """Each family's invariants and metrics (sim/checks/), usable in a scenario's
+    `[expectations]` like the core ones of docs/scenarios.md."""
+    out = ["## Checks", "",
+           "What the oracle verifies for each product family, and the metrics a scenario's "
+           "`[expectations]` may name (a run without the product passes them vacuously).", ""]
+    for family in checks.FAMILIES:
+        invariants = getattr(family, "INVARIANTS", {}) or {}
+        metrics = getattr(family, "METRICS", {}) or {}
+        if not invariants and not metrics:
+            continue
+        name = family.__name__.rsplit(".", 1)[-1]
+        out += [f"### {name}", "",
+                *_table(("name", "kind", "meaning"),
+                        [(f"`{k}`", "invariant", v.description) for k, v in invariants.items()]
+                        + [(f"`{k}`", "metric", v.description) for k, v in metrics.items()]), ""]
+    return out[:-1]
+
+
 def render() -> str:
     """The whole page (Markdown), newline-terminated."""
     parts = [["# Products", "",
@@ -184,7 +204,7 @@ def render() -> str:
               "tables of the code (product families in `paysys/products/`, channel kinds in "
               "`sim/kinds/`, journeys in `sim/journeys/`); do not edit by hand: "
               "`tests/test_products_doc.py` fails when this page and the code disagree."],
-             _products(), _kinds(), _orders(), _postings()]
+             _products(), _kinds(), _orders(), _postings(), _checks()]
     return "\n\n".join("\n".join(p) for p in parts) + "\n"
 
 

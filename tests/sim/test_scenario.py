@@ -549,7 +549,10 @@ def test_any_value_anywhere_gives_a_scenario_or_one_scenario_error(where, value)
 def test_docs_describe_every_key_and_name():
     doc = (ROOT / "docs" / "scenarios.md").read_text()
     keys = {k for section in (*DEFAULTS.values(), *REQUIRED.values()) for k in section}
+    from sim import checks   # the product families' names are in docs/products.md (generated)
+    doc += (ROOT / "docs" / "products.md").read_text()
     names = keys | set(INVARIANTS) | set(METRICS) | set(FAULTS) | set(FLAWS)
+    assert set(checks.INVARIANTS) <= set(INVARIANTS) and set(checks.METRICS) <= set(METRICS)
     names |= {p for f in FAULTS.values() for p in f.params}
     missing = sorted(k for k in names if f"`{k}`" not in doc)
     assert missing == []
