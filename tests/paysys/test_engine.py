@@ -420,6 +420,7 @@ def test_full_refund(d):
     quick_paid(d, "MO0")  # the merchant's balance must cover the fee it does not get back
     order_id = quick_paid(d, "MO1")
     before = ledger.balance(d.conn, "liability:merchant:M001", "CNY")
+    d.now += 86_400_000   # the next day: a refund, not a same-day cancel (tests/paysys/test_cancel_refund)
     reply, (request,) = refund(d, order_id, "RN1", 10_000)
     assert (reply["ok"], reply["status"]) == (True, "PROCESSING")
     assert request == {"type": "bank.refund", "req_id": f"{reply['refund_id']}.r1",

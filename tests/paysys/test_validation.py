@@ -2,6 +2,7 @@
 
 import pytest
 
+from paysys import products  # (the product families validate their own request types)
 from paysys.errors import GatewayError
 from paysys.validation import FIELDS, validate
 
@@ -66,7 +67,6 @@ def test_valid_bodies_pass(request_type):
 
 
 def test_every_request_type_has_a_valid_example():
-    from paysys import products   # the product families validate their own request types
     assert set(VALID) == set(FIELDS) - set(products.merged("FIELDS"))
 
 
@@ -146,7 +146,8 @@ def test_each_rule_rejects_with_the_field_named(request_type, field, value, text
 
 @pytest.mark.parametrize(
     ("request_type", "field"),
-    [(t, f) for t, rules in FIELDS.items() for f, rule in rules.items() if rule.required],
+    [(t, f) for t, rules in FIELDS.items() if t in VALID   # the families test their own
+     for f, rule in rules.items() if rule.required],
 )
 def test_every_required_field_of_the_table_is_enforced(request_type, field):
     body = {k: v for k, v in VALID[request_type].items() if k != field}

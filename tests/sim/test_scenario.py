@@ -62,8 +62,10 @@ BAD = {
         BASE + "[traffic]\nproducts = {quick = 0.5, platform = 0.4}\n",
         "traffic.products", "expected shares summing to 1, got a sum of 0.9"),
     "unknown product": (
-        BASE + "[traffic]\nproducts = {quick = 0.5, netbank = 0.5}\n",
-        "traffic.products.netbank", 'expected one of "quick", "platform", got "netbank"'),
+        BASE + "[traffic]\nproducts = {quick = 0.5, netbonk = 0.5}\n",
+        "traffic.products.netbonk", 'expected one of "quick", "netbank", "withhold", "platform", '
+        '"unionpay", "carrier", "foreign", "preauth", "balance", "coins", "credit", "topup", '
+        '"withdraw", "transfer", "payout", "combined", "trade", got "netbonk"'),
     "product no channel serves": (
         HEAD + BANK,
         "traffic.products.platform", "expected a product some [[channels]] entry serves, got 0.5"),
@@ -112,8 +114,9 @@ BAD = {
         "faults[0].extra", "expected no extra for a drop fault (only latency, jitter, hang, "
         "reorder, merchant_slow, notify_late, crash take one), got 500"),
     "unknown channel kind": (
-        HEAD + '[[channels]]\nid = "ali"\nkind = "alipay"\n',
-        "channels[0].kind", 'expected one of "bank", "wechat", got "alipay"'),
+        HEAD + '[[channels]]\nid = "ali"\nkind = "alipey"\n',
+        "channels[0].kind", 'expected one of "bank", "wechat", "alipay", "unionpay", "carrier", '
+        '"paypal", got "alipey"'),
     "duplicate channel ids": (
         BASE + BANK,
         "channels[2].id", 'expected an id no other channel uses, got "bank"'),
@@ -125,7 +128,7 @@ BAD = {
         "channels[0].id", 'expected an id other than paysys, sms, got "paysys"'),
     "channel product its kind does not serve": (
         BASE + '[[channels]]\nid = "bank2"\nkind = "bank"\nproducts = ["platform"]\n',
-        "channels[2].products[0]", 'expected one of "quick", got "platform"'),
+        "channels[2].products[0]", 'expected one of "quick", "netbank", "withhold", got "platform"'),
     "duplicate_notify_probability on a bank": (
         HEAD + BANK + "duplicate_notify_probability = 0.5\n" + WECHAT,
         "channels[0].duplicate_notify_probability",
@@ -155,7 +158,7 @@ BAD = {
         "faults[0].target", 'expected each node once, got "bank" twice, got "paysys, bank | bank"'),
     "platform fault on a bank": (
         BASE + fault("notify_lost", '"bank"'),
-        "faults[0].target", 'expected the id of a wechat channel among wechat, got "bank"'),
+        "faults[0].target", 'expected the id of a wechat or paypal channel among wechat, got "bank"'),
     "fault parameter of another kind": (
         BASE + fault("drop", more="retries = 3\n"),
         "faults[0].retries", "unknown key; expected one of: kind, target, start, end, "
@@ -189,7 +192,7 @@ BAD = {
         HEAD + BANK + "latency = 5\n" + WECHAT,
         "channels[0].latency", "unknown key; expected one of: id, kind, products, priority, fee, "
         "limits, timeout, capacity, max_queue, service_time, duplicate_notify_probability, "
-        "api_key, statement, booked_fee, statement_ready, options"),
+        "api_key, statement, booked_fee, statement_ready, options, maintenance"),
     "unknown invariant": (
         BASE + '[expectations]\ninvariants = ["conservation", "no_lost_money"]\n',
         "expectations.invariants[1]", "expected one of " + ", ".join(
@@ -414,7 +417,7 @@ def test_defaults():
             t.otp_fail_probability, t.unsign_probability, t.double_submit_probability) == (
         0.1, 0.5, 0.05, 0.2, 0.01, 0.02)
     bank, wechat = s.channels
-    assert (bank.products, wechat.products) == (("quick",), ("platform",))
+    assert (bank.products, wechat.products) == (("quick", "netbank", "withhold"), ("platform",))
     assert (bank.priority, bank.min_amount, bank.max_amount, bank.timeout_ms, bank.capacity,
             bank.max_queue_ms, bank.duplicate_notify_probability, bank.api_key) == (
         1, 1, 1_000_000_000, 3000, 50, 2000, 0.0, "key-bank")
@@ -549,7 +552,7 @@ def test_any_value_anywhere_gives_a_scenario_or_one_scenario_error(where, value)
 def test_docs_describe_every_key_and_name():
     doc = (ROOT / "docs" / "scenarios.md").read_text()
     keys = {k for section in (*DEFAULTS.values(), *REQUIRED.values()) for k in section}
-    from sim import checks   # the product families' names are in docs/products.md (generated)
+    from sim import checks  # the product families' names are in docs/products.md (generated)
     doc += (ROOT / "docs" / "products.md").read_text()
     names = keys | set(INVARIANTS) | set(METRICS) | set(FAULTS) | set(FLAWS)
     assert set(checks.INVARIANTS) <= set(INVARIANTS) and set(checks.METRICS) <= set(METRICS)
