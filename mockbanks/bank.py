@@ -135,8 +135,10 @@ class Bank:
                      "bank.payout": moves.payout, "bank.transfer": moves.transfer}
         # the product parts: netbank pages, withholding mandates, pre-authorisations, card payouts
         self._parts = (Netbank(self), Mandates(self), Preauth(self), CardPayouts(self))
+        self._acks = {}    # reply type -> the part's handler (a notification acknowledged)
         for part in self._parts:
             self._ops.update(part.ops())
+            self._acks.update(getattr(part, "acks", dict)())
 
     # -- population -------------------------------------------------------------------------
     def open_account(self, user_id: str, card_no: str, balance: int, daily_limit: int,
@@ -159,8 +161,10 @@ class Bank:
     def handle(self, src: str, body: dict, now_ms: int) -> list[tuple]:
         effects = self._settle_due(now_ms)
         kind = body.get("type")
+        if kind in self._acks:
+            return effects + self._acks[kind](body)
         if kind == "net.error" or (isinstance(kind, str) and kind.endswith(".reply")):
-            return effects          # the bank sends no requests: nothing to retry
+            return effects          # nothing else of ours waits for an answer
         op = self._ops.get(kind)
         if op is None:
             return effects + [("reply", {"type": f"{kind}.reply", "req_id": body.get("req_id"),

@@ -10,8 +10,7 @@ A repeated req_id is answered from the record and never pays twice; an invalid r
 bank's INVALID_PARAM (nothing recorded). Money moves at the request's completion (`done_ms`).
 Maintenance and rate limits refuse it like any request (mockbanks/bank.py). Not in statements.
 
-Hook: mockbanks/bank.py lists `CardPayouts(self)` among its parts (`self._parts`); until it
-does, `install(bank)` adds the operation to a bank node (idempotent).
+mockbanks/bank.py lists `CardPayouts(self)` among its parts (`self._parts`).
 """
 
 from mockbanks.bank_records import first_bad, invalid
@@ -63,11 +62,3 @@ class CardPayouts:
         return dict(answer), [("event", "bank.txn", ref, {**txn, "req_id": req_id,
                                                           "from": bank.platform_account,
                                                           "to": card.account})]
-
-
-def install(bank) -> None:
-    """Add the card payouts to `bank` if its constructor did not (a stop-gap until the hook)."""
-    if OP not in bank._ops:
-        part = CardPayouts(bank)
-        bank._ops.update(part.ops())
-        bank._parts = (*bank._parts, part)

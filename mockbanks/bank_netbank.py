@@ -100,20 +100,16 @@ class Netbank:
         self._cards: dict[str, object] = {}     # user_id -> card (built when first needed)
         self._rng: random.Random | None = None
         self._query = self._close = None        # the bank's own handlers, wrapped
-        # acknowledgements are replies, which the bank does not route to its parts: catch them
-        handle = bank.handle
-
-        def handle_with_acks(src: str, body: dict, now_ms: int) -> list[tuple]:
-            if isinstance(body, dict) and body.get("type") == "bank.notify.reply":
-                return self.acknowledge(body)
-            return handle(src, body, now_ms)
-        bank.handle = handle_with_acks
 
     def ops(self) -> dict:
         """request type -> handler `(body, now_ms, done_ms) -> (reply, effects)`."""
         self._query, self._close = self.bank._ops["bank.query"], self.bank._ops["bank.close"]
         return {"bank.netbank": self._open, "bank.user.netbank": self._user_pay,
                 "bank.query": self._query_page, "bank.close": self._close_page}
+
+    def acks(self) -> dict:
+        """reply type -> handler: paysys acknowledging a notification."""
+        return {"bank.notify.reply": self.acknowledge}
 
     def next_deadline(self) -> int | None:
         due = [p.confirm_at if p.confirm_at is not None else p.next_at

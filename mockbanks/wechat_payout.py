@@ -10,8 +10,7 @@ request with a bad field is return_code FAIL / PARAM_ERROR naming it (nothing re
 repeated req_id is answered from the record and never pays twice. Maintenance and rate limits
 refuse it like any request. Transfers are not in the bills.
 
-Hook: mockbanks/wechat.py adds `**WalletPayouts(self).ops()` to `self._ops`; until it does,
-`install(wechat)` adds the operation to a node (idempotent).
+mockbanks/wechat.py adds `**WalletPayouts(self).ops()` to `self._ops`.
 """
 
 from mockbanks.truth import ref_of
@@ -63,9 +62,3 @@ class WalletPayouts:
         return dict(answer), [("event", "wx.txn", ref, {**txn, "req_id": req_id,
                                                         "user_id": body["user_id"],
                                                         "account": wallet})]
-
-
-def install(wechat) -> None:
-    """Add the wallet transfers to `wechat` if its constructor did not (a stop-gap)."""
-    if OP not in wechat._ops:
-        wechat._ops.update(WalletPayouts(wechat).ops())

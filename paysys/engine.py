@@ -77,6 +77,7 @@ class PaySys:
                          for c in config.channels}
         self.internal = products.merged("INTERNAL")   # products served inside paysys
         self.parents = products.merged("PARENTS")     # id prefix -> on_child_final
+        self.classifiers = products.merged("CLASSIFY")   # a family's own operations
         # what a merchant may ask to be paid with: what a channel serves, or paysys itself
         self.products = frozenset(p for c in config.channels for p in c.products) | set(
             self.internal)
@@ -122,6 +123,12 @@ class PaySys:
         self.sign_attempts: dict[str, int] = {}
         self._ids = {"P": self._max_id("pay_orders", "order_id"),
                      "R": self._max_id("refund_orders", "refund_id")}
+
+    def classify(self, channel: str, op: str, body: dict):
+        """What a channel's answer to `op` means: the product family's reading of its own
+        operation, else the channel adapter's table."""
+        own = self.classifiers.get(op)
+        return own(body) if own is not None else self.adapters[channel].classify(op, body)
 
     def merchant_fee(self, order: dict, amount: int) -> int:
         """The merchant's fee on `amount` of `order`, at the rate of the order's application
@@ -441,11 +448,11 @@ class PaySys:
             self.event("channel.late_reply", ref, {"channel": channel, "req_id": str(body.get("req_id", ""))})
             op = op or store.request_kind(self.conn, str(body.get("req_id", "")))
             if op in ("pay", "query", "close"):   # it may report a charge nobody expects now
-                payments.on_late_answer(self, channel, ref, self.adapters[channel].classify(op, body),
+                payments.on_late_answer(self, channel, ref, self.classify(channel, op, body),
                                         now_ms)
             return
         self._forget(req_id)
-        outcome = self.adapters[channel].classify(op, body)
+        outcome = self.classify(channel, op, body)
         store.close_request(self.conn, req_id, "answered", outcome.kind, now_ms)
         self.router.record(channel, outcome.kind != "unknown", now_ms)
         self.event("channel.reply", ref, {"channel": channel, "req_id": req_id, "op": op,

@@ -10,6 +10,7 @@ way `paysys/backoffice.py` does for the calendar jobs:
 | `FIELDS` | merchant request type -> `{field: validation.Rule}` (its own fields; the common ones are added) | `validation.FIELDS` |
 | `FLOWS`, `TIMEOUTS`, `REFUSED` | channel operation -> handler of its answer, timeout, refusal | `engine.FLOWS` ... |
 | `TIMERS` | timer kind -> `(node, key, arg, now_ms)` | `engine.TIMERS` |
+| `CLASSIFY` | channel operation -> `classify(reply) -> Outcome`, for the family's own operations at any channel | `engine` (ahead of the adapter's table) |
 | `REPLY_OPS` | channel reply type -> operation, for answers that carry no request id of ours | `engine.REPLY_OPS` |
 | `ORDERS` | order kind -> `(table, id column, state table, final statuses)` | `orders.TABLES`, `store` |
 | `SCHEMA` | SQL statements creating the family's tables (`CREATE TABLE IF NOT EXISTS`) | `store.open_store` |

@@ -272,7 +272,7 @@ FLOWS = movements_out.FLOWS
 TIMEOUTS = movements_out.TIMEOUTS
 REFUSED = movements_out.REFUSED
 TIMERS = movements_out.TIMERS
-arm = movements_out.arm
+CLASSIFY = movements_out.CLASSIFY
 recover = movements_out.recover
 
 

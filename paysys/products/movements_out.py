@@ -14,9 +14,8 @@ Anything else (timeout, reset, refused connection, busy, maintenance, an unexpec
 is unknown: the SAME request is sent again after RETRY_MS[attempt]; the channel answers a
 req_id once, so a card is never paid twice and an unknown is never taken for a failure.
 
-The adapters' `classify` learns the two operations when the family is armed (`arm`): a stop-gap
-until paysys/channels/bank.py and wechat.py classify `withdraw` / `payout_card` /
-`payout_wallet` themselves (see CLASSIFY).
+The family reads the answers of its own operations (`CLASSIFY`, merged by the engine ahead of
+the adapters' tables).
 """
 
 from paysys import ledger
@@ -68,21 +67,6 @@ def classify_wallet_payout(reply: dict) -> Outcome:
 
 CLASSIFY = {"withdraw": classify_card_payout, "payout_card": classify_card_payout,
             "payout_wallet": classify_wallet_payout}
-
-
-def arm(node, now_ms: int) -> None:
-    """Teach every adapter of the node the movements' operations (idempotent)."""
-    for adapter in node.adapters.values():
-        if getattr(adapter, "_movements_ops", False):
-            continue
-        base = adapter.classify
-
-        def classify(op: str, reply: dict, base=base):
-            mine = CLASSIFY.get(op)
-            return mine(reply) if mine is not None else base(op, reply)
-
-        adapter.classify = classify
-        adapter._movements_ops = True
 
 
 # -- requests -----------------------------------------------------------------------------------
@@ -231,5 +215,5 @@ TIMEOUTS = {op: on_timeout for op in OPS}
 REFUSED = {op: on_timeout for op in OPS}   # never reached the channel: the same request again
 TIMERS = {"movement_retry": on_retry_due}
 
-__all__ = ["FLOWS", "REFUSED", "TIMEOUTS", "TIMERS", "arm", "payout", "recover", "view",
+__all__ = ["CLASSIFY", "FLOWS", "REFUSED", "TIMEOUTS", "TIMERS", "payout", "recover", "view",
            "withdraw"]

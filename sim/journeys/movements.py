@@ -8,13 +8,8 @@
   themselves, with `overdraw_share` far more than they hold (both refused).
 - payout: the merchant pays a user: to the card or (`wallet_share`) to the wallet; a merchant
   whose balance is short is refused.
-The mocks' payout operations are added to the bank and WeChat-like nodes at the first arrival
-when their constructors did not add them (mockbanks/bank_cardpayout.py, wechat_payout.py).
 """
 
-from mockbanks import bank_cardpayout, wechat_payout
-from mockbanks.bank import Bank
-from mockbanks.wechat import WeChat
 from sim.journeys.accounts import _rng, _settings, _succeeded, card_request
 from sim.journeys.base import Journey
 
@@ -23,17 +18,6 @@ TRANSFER = {"self_share": 0.1, "overdraw_share": 0.1}
 PAYOUT = {"wallet_share": 0.4}
 MARGIN_BP = 200
 THEN_MS = (2_000, 30_000)       # from a top-up's answer to what the user does next
-
-
-def _parts(actors) -> None:
-    if actors.__dict__.get("_movement_parts"):
-        return
-    actors._movement_parts = True
-    for node in actors.world.nodes.values():
-        if isinstance(node, Bank):
-            bank_cardpayout.install(node)
-        elif isinstance(node, WeChat):
-            wechat_payout.install(node)
 
 
 def _opts(actors, product: str, defaults: dict) -> dict:
@@ -56,12 +40,10 @@ def _then(actors, a, fn) -> None:
 
 
 def start_topup(actors, a) -> None:
-    _parts(actors)
     card_request(actors, a, "topup.create", a.amount, "")
 
 
 def start_withdraw(actors, a) -> None:
-    _parts(actors)
     opts = _opts(actors, "withdraw", WITHDRAW)
     rng = _rng(actors, "withdraw")
     card = a.user.card_no
@@ -74,7 +56,6 @@ def start_withdraw(actors, a) -> None:
 
 
 def start_transfer(actors, a) -> None:
-    _parts(actors)
     opts = _opts(actors, "transfer", TRANSFER)
     rng = _rng(actors, "transfer")
     draw = rng.random()
@@ -90,7 +71,6 @@ def start_transfer(actors, a) -> None:
 
 
 def start_payout(actors, a) -> None:
-    _parts(actors)
     opts = _opts(actors, "payout", PAYOUT)
     wallet = _rng(actors, "payout").random() < opts["wallet_share"] and any(
         c.kind == "wechat" for c in actors.sc.channels)

@@ -5,16 +5,14 @@ resolved by the same request again; a Hypothesis property over any sequence of o
 
 import random
 
-import pytest
 from _node import BANK, M_MD5, NOW, WECHAT, make_node, signed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mockbanks import bank_cardpayout, wechat_payout
 from mockbanks.bank import Bank
 from mockbanks.fees import Fee
 from mockbanks.wechat import WeChat
-from paysys import ledger, validation
+from paysys import ledger
 from paysys.products import accounts, movements
 from paysys.products.movements import MOVE_TRANSITIONS, M
 
@@ -22,15 +20,6 @@ CARD = "6222020000000001"
 FROZEN_CARD = "6222020000000005"
 INTERNAL = ("balance", "coins", "credit")
 TIMEOUT = BANK.timeout_ms
-
-
-@pytest.fixture(autouse=True)
-def _products(monkeypatch):
-    """pay.create takes the internal products (until paysys/validation.py lists them)."""
-    rule = validation.FIELDS["pay.create"]["product"]
-    if rule.allowed is not None and "balance" not in rule.allowed:
-        wider = validation.Rule(rule.kind, rule.expect, allowed=(*rule.allowed, *INTERNAL))
-        monkeypatch.setitem(validation.FIELDS["pay.create"], "product", wider)
 
 
 class Wire:
@@ -45,8 +34,6 @@ class Wire:
                          platform_balance=bank_platform)
         self.wx = WeChat(name="wechat", rng=random.Random(2), fee_rule=Fee(rate_bp=25),
                          api_key="wx-api-key", platform_balance=wx_platform)
-        bank_cardpayout.install(self.bank)
-        wechat_payout.install(self.wx)
         for user, card, frozen in (("U1", CARD, False), ("U2", "6222020000000003", False),
                                    ("U3", FROZEN_CARD, True)):
             self.bank.open_account(user, card, 10_000_000, 10_000_000, frozen=frozen)
