@@ -153,7 +153,7 @@ def _decline(node, order: dict, code: str, now_ms: int) -> None:
 
 
 def _settle(node, order: dict, source: str, memo: str, now_ms: int) -> None:
-    fee = node.merchant_fees[order["merchant_id"]].fee(order["amount"])
+    fee = node.merchant_fee(order, order["amount"])
     lines = pay_lines(source, order["currency"], order["amount"], order["merchant_id"], fee)
     payments.move(node, order, "success", now_ms, merchant_fee=fee, received=order["amount"])
     payments.post(node, order["order_id"], memo, lines, now_ms)

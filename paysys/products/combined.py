@@ -206,7 +206,7 @@ def _settle(node, order: dict, now_ms: int) -> None:
     balance = todo.get("balance", {}).get("amount", 0)
     cut = todo.get("coupon", {}).get("amount", 0)
     inside = balance + cut
-    fee = node.merchant_fees[order["merchant_id"]].fee(inside) if inside else 0
+    fee = node.merchant_fee(order, inside) if inside else 0
     lines = [Line(TRANSIT, cur, balance, 0), Line(coupons.MARKETING, cur, cut, 0),
              Line(f"liability:merchant:{order['merchant_id']}", cur, 0, inside - fee),
              Line("income:fee", cur, 0, fee)]

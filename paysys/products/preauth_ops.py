@@ -108,7 +108,7 @@ def op_done(node, pre: dict, op: dict, outcome, now_ms: int) -> None:
         move(node, pre, "done", now_ms, held=0)
     elif kind == "capture":
         order = store.pay_order(node.conn, op["order_id"])
-        merchant_fee = node.merchant_fees[order["merchant_id"]].fee(amount)
+        merchant_fee = node.merchant_fee(order, amount)
         channel_cost = node.channels[order["channel"]].fee.fee(amount)
         payments.move(node, order, "submit", now_ms)
         payments.move(node, order, "success", now_ms, channel_ref=outcome.channel_ref,

@@ -3,28 +3,18 @@ paysys — entries, declines, refunds back to where the money came from, the hel
 families use, and a Hypothesis property: credit never beyond limit + overdraft, balances never
 below zero, the books balanced."""
 
-import dataclasses
 
 import pytest
 from _node import M_MD5, NOW, make_node, signed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paysys import ledger, validation
+from paysys import ledger
 from paysys.ledger import LedgerError, Line
 from paysys.products import accounts
 from paysys.products.accounts import CoinSettings, CreditSettings
 
 INTERNAL = ("balance", "coins", "credit")
-
-
-@pytest.fixture(autouse=True)
-def _products(monkeypatch):
-    """pay.create takes the internal products (until paysys/validation.py lists them)."""
-    rule = validation.FIELDS["pay.create"]["product"]
-    if rule.allowed is not None and "balance" not in rule.allowed:
-        monkeypatch.setitem(validation.FIELDS["pay.create"], "product",
-                            dataclasses.replace(rule, allowed=(*rule.allowed, *INTERNAL)))
 
 
 class Node:

@@ -23,20 +23,11 @@ from _node import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from paysys import ledger, orders, validation
+from paysys import ledger, orders
 from paysys.errors import GatewayError
 from paysys.products import combined, combined_refunds, coupons
-from paysys.validation import Rule
 
 CARD = "6222020000000001"
-
-
-@pytest.fixture(autouse=True)
-def _combined_is_a_product(monkeypatch):
-    """pay.create takes product "combined" (the lead widens the allowed list in validation)."""
-    rules = dict(validation.FIELDS["pay.create"])
-    rules["product"] = Rule("str", "a product", pattern=r"^[a-z_]{1,32}$")
-    monkeypatch.setitem(validation.FIELDS, "pay.create", rules)
 
 
 def credit(d: Driver, user: str, amount: int) -> None:

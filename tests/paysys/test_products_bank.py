@@ -2,7 +2,6 @@
 API, a Hypothesis property wired to the bank mock), netbank through the generic async flow,
 agreement.query / agreement.list, and the bank adapter's netbank and mandate operations."""
 
-import dataclasses
 import random
 from collections import deque
 
@@ -13,7 +12,7 @@ from hypothesis import strategies as st
 
 from mockbanks.bank import Bank
 from mockbanks.fees import Fee
-from paysys import orders, store, validation
+from paysys import orders, store
 from paysys.channels.bank import BankAdapter
 from paysys.channels.base import FAILURE, PENDING, REJECTED, SUCCESS, UNKNOWN
 from paysys.config import ChannelConfig
@@ -24,16 +23,6 @@ from paysys.products import mandates, quick
 KEY = "key-bank"
 BANK = ChannelConfig("bank", "bank", ("quick", "netbank", "withhold"), priority=1,
                      fee=FeeRule(rate_bp=20), timeout_ms=TIMEOUT_MS, api_key=KEY)
-
-
-@pytest.fixture(autouse=True)
-def _products(monkeypatch):
-    """pay.create takes netbank and withhold (until paysys/validation.py lists them)."""
-    rule = validation.FIELDS["pay.create"]["product"]
-    missing = tuple(p for p in ("netbank", "withhold") if p not in (rule.allowed or ()))
-    if rule.allowed is not None and missing:
-        monkeypatch.setitem(validation.FIELDS["pay.create"], "product",
-                            dataclasses.replace(rule, allowed=(*rule.allowed, *missing)))
 
 
 class Wire:

@@ -1,22 +1,14 @@
 """The internal products and the money movements end to end: the four scenarios
 (scenarios/products/balance, virtual-currency, credit, movements) pass with their failure modes
 proven by metrics; the products' options parse with errors naming their key path; the oracle's
-account and movement checks catch what they must.
+account and movement checks catch what they must."""
 
-Until the lead wires them (see the issue-3 report), the fixture `wired` lets pay.create accept
-the products "balance", "coins" and "credit", and keeps orders_match_truth from asking a
-channel's ground truth about orders paid inside paysys (their `channel` is the product's name:
-no channel ever sees them); it changes nothing once they are wired. The mocks' payout
-operations are added by the movements journey when the mocks lack them."""
-
-import dataclasses
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from paysys import products, validation
-from sim import invariants, runner
+from sim import runner
 from sim.checks.accounts import balances_never_negative, coins_conserved, credit_within_limit
 from sim.checks.movements import frozen_released, movements_match_truth
 from sim.scenario import ScenarioError, load, loads
@@ -32,24 +24,8 @@ PROOF = {   # per scenario: the metrics that prove its happy path and its failur
 }
 
 
-@pytest.fixture
-def wired(monkeypatch):
-    rules = validation.FIELDS["pay.create"]
-    rule = rules["product"]
-    missing = tuple(p for p in ("balance", "coins", "credit") if p not in (rule.allowed or ()))
-    if rule.allowed is not None and missing:
-        monkeypatch.setitem(rules, "product",
-                            dataclasses.replace(rule, allowed=(*rule.allowed, *missing)))
-    internal = set(products.merged("INTERNAL"))
-    check = invariants.CHECKS["orders_match_truth"]
-
-    def channel_orders_only(conn):
-        return [v for v in check(conn) if v.get("channel") not in internal]
-    monkeypatch.setitem(invariants.CHECKS, "orders_match_truth", channel_orders_only)
-
-
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
-def test_product_scenario_passes_and_proves_its_failure_modes(path, tmp_path, wired):
+def test_product_scenario_passes_and_proves_its_failure_modes(path, tmp_path):
     assert path.read_text(encoding="utf-8").startswith("# ")
     scenario = load(str(path))
     assert scenario.name == path.stem and scenario.duration_ms <= 86_400_000

@@ -1,39 +1,19 @@
 """The card-network and carrier-billing products end to end: both product scenarios pass with
 their failure modes proven by metrics, the kinds' options parse with errors naming their key
-path, the oracle's card checks catch what they must, and lost replies are resolved by queries.
+path, the oracle's card checks catch what they must, and lost replies are resolved by queries."""
 
-Until the lead wires them (see the issue-3 report), the fixture `wired` lets pay.create accept
-the products "unionpay" and "carrier" and lets the engine match `up.query`/`up.close`/
-`carrier.query`/`carrier.close` answers by type; it changes nothing once they are wired."""
-
-import dataclasses
 import json
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from paysys import engine, validation
-from paysys.channels import carrier, unionpay
 from sim import runner
 from sim.checks.cards import carrier_cap_respected, unionpay_issuer_routed
 from sim.scenario import ScenarioError, load, loads
 
 DIR = Path(__file__).resolve().parents[2] / "scenarios" / "products"
 FILES = [DIR / "unionpay.toml", DIR / "carrier.toml"]
-
-
-@pytest.fixture
-def wired(monkeypatch):
-    rules = validation.FIELDS["pay.create"]
-    rule = rules["product"]
-    missing = tuple(p for p in ("unionpay", "carrier") if p not in (rule.allowed or ()))
-    if rule.allowed is not None and missing:
-        monkeypatch.setitem(rules, "product",
-                            dataclasses.replace(rule, allowed=(*rule.allowed, *missing)))
-    for reply_type, op in {**unionpay.REPLY_OPS, **carrier.REPLY_OPS}.items():
-        if reply_type not in engine.REPLY_OPS:
-            monkeypatch.setitem(engine.REPLY_OPS, reply_type, op)
 
 
 def _run(scenario, tmp_path: Path):
@@ -44,7 +24,7 @@ def _run(scenario, tmp_path: Path):
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
-def test_product_scenario_passes_and_proves_its_failure_modes(path, tmp_path, wired):
+def test_product_scenario_passes_and_proves_its_failure_modes(path, tmp_path):
     text = path.read_text(encoding="utf-8")
     assert text.startswith("# ")
     scenario = load(str(path))
@@ -60,7 +40,7 @@ def test_product_scenario_passes_and_proves_its_failure_modes(path, tmp_path, wi
         assert m["carrier_refunds"] >= 10
 
 
-def test_lost_replies_are_resolved_by_queries(tmp_path, wired):
+def test_lost_replies_are_resolved_by_queries(tmp_path):
     text = (DIR / "carrier.toml").read_text(encoding="utf-8").replace(
         "[expectations]", """[[faults]]
 kind = "drop"

@@ -1,49 +1,15 @@
 """End to end: the platform-pay product scenarios (scenarios/products/wechat.toml, alipay.toml)
 run through sim.runner.run and pass, and their failure modes really happened.
-
-The Alipay scenario needs two hooks outside the Alipay files (see `PENDING`): the engine must
-match `alipay.trade.query/close` answers by type and out_trade_no (they echo the pay's request
-id), and the fault catalogue must let `maintenance` and `forged_notify` target an alipay
-channel. Until they are in the tree, the fixture `alipay_hooks` puts them in place for the test
-only, and `test_the_alipay_scenario_runs_as_shipped` is skipped, naming what is missing.
 """
 
-import dataclasses
 import sqlite3
 from pathlib import Path
 
-import pytest
-
-from paysys import engine
-from paysys.channels import alipay as alipay_adapter
-from sim import faults
 from sim.runner import run
 from sim.scenario import load
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTS = ROOT / "scenarios" / "products"
-ALIPAY_FAULTS = ("maintenance", "forged_notify")
-
-
-def pending() -> list[str]:
-    """What the tree still lacks for the Alipay scenario to run as shipped."""
-    out = [f"paysys/engine.py REPLY_OPS[{t!r}] = {op!r}"
-           for t, op in alipay_adapter.REPLY_OPS.items() if engine.REPLY_OPS.get(t) != op]
-    out += [f"sim/faults.py FAULTS[{k!r}].channel_kinds += ('alipay',)"
-            for k in ALIPAY_FAULTS if "alipay" not in faults.FAULTS[k].channel_kinds]
-    return out
-
-
-@pytest.fixture
-def alipay_hooks(monkeypatch):
-    """The hooks `pending()` names, for this test only (nothing once they are in the tree)."""
-    for reply_type, op in alipay_adapter.REPLY_OPS.items():
-        monkeypatch.setitem(engine.REPLY_OPS, reply_type, op)
-    for kind in ALIPAY_FAULTS:
-        spec = faults.FAULTS[kind]
-        if "alipay" not in spec.channel_kinds:
-            monkeypatch.setitem(faults.FAULTS, kind, dataclasses.replace(
-                spec, channel_kinds=(*spec.channel_kinds, "alipay")))
 
 
 def _one(result, sql: str, *args) -> int:
@@ -97,16 +63,9 @@ def test_the_wechat_platform_scenario_passes(tmp_path) -> None:
     _failure_modes(result, "wechat")
 
 
-def test_the_alipay_platform_scenario_passes(tmp_path, alipay_hooks) -> None:
+def test_the_alipay_platform_scenario_passes(tmp_path) -> None:
     result = _run("alipay", tmp_path)
     _failure_modes(result, "alipay")
     # Alipay's own protocol: RSA2 notifications, every one acknowledged with "success"
     assert _one(result, "SELECT COUNT(*) FROM events WHERE kind='ali.notify.attempt'") >= 100
     assert _one(result, "SELECT COUNT(*) FROM events WHERE kind='ali.notify.refused'") == 0
-
-
-def test_the_alipay_scenario_runs_as_shipped(tmp_path) -> None:
-    missing = pending()
-    if missing:
-        pytest.skip("waiting for the lead: " + "; ".join(missing))
-    _run("alipay", tmp_path)
