@@ -37,7 +37,6 @@ from paysys.config import PaySysConfig
 from paysys.errors import GatewayError
 from paysys.gateway import Gateway, reject_event, replay_event
 from paysys.idempotency import prune as prune_idempotency
-from paysys.money import FeeRule
 from paysys.replay import ReplayGuard
 from paysys.risk import Risk
 from paysys.routing import ChannelHealth, ChannelInfo, Router
@@ -71,7 +70,6 @@ class PaySys:
         self.cfg = config
         self.rng = rng
         self.merchants = {m.merchant_id: m for m in config.merchants}
-        self.merchant_fees = {m.merchant_id: FeeRule(rate_bp=m.fee_rate_bp) for m in config.merchants}
         self.channels = {c.id: c for c in config.channels}
         self.adapters = {c.id: ADAPTERS[c.kind](c.id, c.api_key, c.options)
                          for c in config.channels}

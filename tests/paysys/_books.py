@@ -53,7 +53,7 @@ def pay(d: Driver, merchant: str, amount: int, channel: str = "bank", cost_bp: i
     node = d.node
 
     def post(node, now):
-        fee = node.merchant_fees[merchant].fee(amount)
+        fee = node.merchants[merchant].fee_rule().fee(amount)
         cost = amount * cost_bp // 10_000
         lines = ledger.payment_lines(channel, merchant, "CNY", amount, fee, cost)
         lines += clearing.split_lines(merchant, "CNY", amount,
